@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// SIMD code needs a target CPU, otherwise `SIMD8<Float>` FMAs become per-lane libm calls
+// (PLATFORM-NOTES §5). `haswell` = AVX2 + FMA, runs on every x86-64 machine we deploy to.
+// On other architectures the default target is fine.
+#if arch(x86_64)
+let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let cpuFlags: [SwiftSetting] = []
+#endif
+let swiftSettings: [SwiftSetting] = cpuFlags
+
+let package = Package(
+    name: "fssam",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fssam", targets: ["fssam"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian providers; scripts/setup.sh installs them).
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Model arithmetic.
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: swiftSettings),
+        .target(name: "Models", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
+
+        // Content-addressed stage cache.
+        .target(name: "StageCache", dependencies: ["CLMDB", "CZstd", "CCrypto"], swiftSettings: swiftSettings),
+
+        // Stages, pipeline files, executor, inputs and exports.
+        .target(name: "Pipeline", dependencies: ["StageCache", "Models", "Tensor", "Checkpoint", "CVips"],
+                swiftSettings: swiftSettings),
+
+        // The command-line tool: argument parsing and wiring only.
+        .executableTarget(
+            name: "fssam",
+            dependencies: [
+                "StageCache", "Pipeline", "Models", "Checkpoint", "Tensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // Benchmarks (executables, not tests): they print ratios against a peer measured in the same run.
+        .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
+                          swiftSettings: swiftSettings),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"], swiftSettings: swiftSettings),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor"], swiftSettings: swiftSettings),
+        .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "FssamCLITests", dependencies: ["fssam"], swiftSettings: swiftSettings),
+    ]
+)

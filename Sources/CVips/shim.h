@@ -1,0 +1,37 @@
+#include <vips/vips.h>
+
+// libvips's API is variadic (NULL-terminated option lists), which Swift cannot call.
+// Each wrapper below fixes the options we use and passes the terminator.
+
+static inline int fssam_vips_init(const char *argv0) { return vips_init(argv0); }
+
+static inline VipsImage *fssam_vips_new_from_buffer(const void *buf, size_t len) {
+    // access=sequential is not used: autorot needs random access.
+    return vips_image_new_from_buffer(buf, len, "", NULL);
+}
+
+static inline int fssam_vips_autorot(VipsImage *in, VipsImage **out) { return vips_autorot(in, out, NULL); }
+
+static inline int fssam_vips_colourspace(VipsImage *in, VipsImage **out, VipsInterpretation space) {
+    return vips_colourspace(in, out, space, NULL);
+}
+
+static inline int fssam_vips_cast(VipsImage *in, VipsImage **out, VipsBandFormat format) {
+    return vips_cast(in, out, format, NULL);
+}
+
+static inline int fssam_vips_extract_band(VipsImage *in, VipsImage **out, int band, int n) {
+    return vips_extract_band(in, out, band, "n", n, NULL);
+}
+
+static inline int fssam_vips_pngsave_buffer(VipsImage *in, void **buf, size_t *len, int compression) {
+    return vips_pngsave_buffer(in, buf, len, "compression", compression, "strip", 1, NULL);
+}
+
+static inline VipsImage *fssam_vips_new_from_memory_copy(const void *data, size_t size, int width, int height,
+                                                         int bands, VipsBandFormat format) {
+    return vips_image_new_from_memory_copy(data, size, width, height, bands, format);
+}
+
+static inline void fssam_g_object_unref(void *object) { g_object_unref(object); }
+static inline void fssam_g_free(void *p) { g_free(p); }

@@ -1,0 +1,2 @@
+import CBLAS
+public func _blasCheck() -> Int32 { openblas_get_num_threads() }
