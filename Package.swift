@@ -53,9 +53,13 @@ let package = Package(
         .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
                           swiftSettings: swiftSettings),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"], swiftSettings: swiftSettings),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor"], swiftSettings: swiftSettings),
+        // Locates ../shared/fixtures (or $FSSAM_FIXTURES) for the parity tests.
+        .target(name: "FixtureSupport", path: "Tests/FixtureSupport"),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Checkpoint", "FixtureSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor", "FixtureSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor", "FixtureSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB"], swiftSettings: swiftSettings),
         .testTarget(name: "FssamCLITests", dependencies: ["fssam"], swiftSettings: swiftSettings),
     ]
