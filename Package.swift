@@ -61,6 +61,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor", "FixtureSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB"], swiftSettings: swiftSettings),
-        .testTarget(name: "FssamCLITests", dependencies: ["fssam"], swiftSettings: swiftSettings),
+        .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport"], swiftSettings: swiftSettings),
     ]
 )
