@@ -10,6 +10,11 @@ let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let cpuFlags: [SwiftSetting] = []
 #endif
 let swiftSettings: [SwiftSetting] = cpuFlags
+#if arch(x86_64)
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let avx512Flags: [SwiftSetting] = []
+#endif
 
 let package = Package(
     name: "fssam",
@@ -28,8 +33,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
-        // Model arithmetic.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        // Model arithmetic. FastGEMM holds the AVX-512 kernel and is compiled for AVX-512; Tensor
+        // calls it only after a runtime CPU check (CPUFeatures), so the binary still runs on AVX2.
+        .target(name: "FastGEMM", swiftSettings: avx512Flags),
+        .target(name: "Tensor", dependencies: ["CBLAS", "FastGEMM"], swiftSettings: swiftSettings),
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: swiftSettings),
         .target(name: "Models", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
 
