@@ -1,0 +1,95 @@
+import Foundation
+
+/// Builds small torch-style checkpoints (and deliberately broken ones) for the reader tests:
+/// a stored zip container and protocol-2 pickle opcodes, byte by byte.
+enum TorchFileBuilder {
+    static func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF)] }
+    static func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+
+    struct Member {
+        var name: String
+        var data: [UInt8]
+        var method = 0
+        var flags = 0
+        /// Sizes written into the central directory (defaults to data.count).
+        var declaredSize: Int? = nil
+    }
+
+    /// A zip of STORED members (CRC left 0; the reader trusts sizes, not CRCs).
+    static func zip(_ members: [Member]) -> [UInt8] {
+        var out: [UInt8] = []
+        var central: [UInt8] = []
+        for m in members {
+            let offset = out.count
+            let name = Array(m.name.utf8)
+            let size = m.declaredSize ?? m.data.count
+            out += [0x50, 0x4B, 0x03, 0x04] + le16(20) + le16(m.flags) + le16(m.method) + le16(0) + le16(0) + le32(0)
+            out += le32(size) + le32(size) + le16(name.count) + le16(0) + name + m.data
+            central += [0x50, 0x4B, 0x01, 0x02] + le16(20) + le16(20) + le16(m.flags) + le16(m.method) + le16(0) + le16(0) + le32(0)
+            central += le32(size) + le32(size) + le16(name.count) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0) + le32(offset) + name
+        }
+        let cdOffset = out.count
+        out += central
+        out += [0x50, 0x4B, 0x05, 0x06] + le16(0) + le16(0) + le16(members.count) + le16(members.count) + le32(central.count) + le32(cdOffset) + le16(0)
+        return out
+    }
+
+    /// A torch-layout archive: `<prefix>data.pkl`, `byteorder`, `data/<key>` storages, `version`.
+    static func checkpoint(pickle: [UInt8], storages: [String: [UInt8]], prefix: String = "archive/") -> [UInt8] {
+        var members = [Member(name: prefix + "data.pkl", data: pickle), Member(name: prefix + "byteorder", data: Array("little".utf8))]
+        for key in storages.keys.sorted() { members.append(Member(name: prefix + "data/" + key, data: storages[key]!)) }
+        members.append(Member(name: prefix + "version", data: Array("3\n".utf8)))
+        return zip(members)
+    }
+
+    static func write(_ bytes: [UInt8], name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fssam-ckpt-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    static func f32(_ values: [Float]) -> [UInt8] { values.flatMap { le32(Int($0.bitPattern)) } }
+
+    // MARK: Pickle opcodes
+
+    enum P {
+        static let proto2: [UInt8] = [0x80, 2]
+        static let stop: [UInt8] = [0x2E]
+        static let mark: [UInt8] = [0x28]
+        static let emptyDict: [UInt8] = [0x7D]
+        static let emptyTuple: [UInt8] = [0x29]
+        static let emptyList: [UInt8] = [0x5D]
+        static let tuple: [UInt8] = [0x74]
+        static let tuple1: [UInt8] = [0x85]
+        static let reduce: [UInt8] = [0x52]
+        static let setItems: [UInt8] = [0x75]
+        static let setItem: [UInt8] = [0x73]
+        static let append: [UInt8] = [0x61]
+        static let newFalse: [UInt8] = [0x89]
+        static let binPersId: [UInt8] = [0x51]
+        static func str(_ s: String) -> [UInt8] { [0x58] + le32(s.utf8.count) + Array(s.utf8) }
+        static func int(_ v: Int) -> [UInt8] { v >= 0 && v < 256 ? [0x4B, UInt8(v)] : [0x4A] + le32(v) }
+        static func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
+        static func put(_ i: Int) -> [UInt8] { [0x71, UInt8(i)] }
+        static func get(_ i: Int) -> [UInt8] { [0x68, UInt8(i)] }
+        static func ints(_ values: [Int]) -> [UInt8] { mark + values.flatMap(int) + tuple }
+
+        /// `_rebuild_tensor_v2((storage pid), offset, size, stride, False, OrderedDict())`.
+        static func tensor(storage key: String, type: String = "FloatStorage", numel: Int, offset: Int = 0, size: [Int], stride: [Int]) -> [UInt8] {
+            var b = global("torch._utils", "_rebuild_tensor_v2")
+            b += mark
+            b += mark + str("storage") + global("torch", type) + str(key) + str("cpu") + int(numel) + tuple + binPersId
+            b += int(offset) + ints(size) + ints(stride) + newFalse
+            b += global("collections", "OrderedDict") + emptyTuple + reduce
+            b += tuple + reduce
+            return b
+        }
+
+        /// A dict pickle of `(key, value-opcodes)` pairs.
+        static func dict(_ items: [(String, [UInt8])]) -> [UInt8] {
+            emptyDict + mark + items.flatMap { str($0.0) + $0.1 } + setItems
+        }
+    }
+}
