@@ -4,7 +4,7 @@
 /// with a GEMM, applies scale + softmax in place while the block is still in cache, then
 /// multiplies by V straight into the output's head columns. The full `[heads, Nq, Nk]` score
 /// tensor is never materialised; per worker only `queryBlock × Nk` floats are live.
-public enum Attention {
+public enum AttentionKernel {
     /// Query rows per task: 128 × 1601 keys × 4 B ≈ 0.8 MB of scores, about one L2.
     public static let queryBlock = 128
 
@@ -56,7 +56,7 @@ extension Tensor {
             q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
                 // Each (batch, head) pair is its own single-head problem with contiguous rows.
                 for bh in 0..<(b * h) {
-                    Attention.scaledDotProduct(
+                    AttentionKernel.scaledDotProduct(
                         q: pq.baseAddress! + bh * nq * d, ldq: d, k: pk.baseAddress! + bh * nk * d, ldk: d,
                         v: pv.baseAddress! + bh * nk * dv, ldv: dv, queries: nq, keys: nk, heads: 1,
                         headDim: d, valueDim: dv, scale: s, output: out.baseAddress! + bh * nq * dv, ldo: dv)
