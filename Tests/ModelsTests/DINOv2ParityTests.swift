@@ -13,6 +13,14 @@ final class DINOv2ParityTests: XCTestCase {
         return try! DinoVisionTransformer(stateDict: weights)
     }()
 
+    /// Query and support features of the 1-shot fixture, computed once and shared with the
+    /// end-to-end priors test (each costs a full ViT-B forward).
+    static let oneShotFeatures: (query: Tensor, support: Tensor) = {
+        let f = fixture
+        return (model.features(rgb: try! f.uint8("in.qry_img"), height: 512, width: 512),
+                model.features(rgb: try! f.uint8("in.sup0_img"), height: 512, width: 512))
+    }()
+
     func input(_ name: String) throws -> Tensor {
         DinoVisionTransformer.imageTensor(rgb: try Self.fixture.uint8(name), height: 512, width: 512)
     }
@@ -33,8 +41,7 @@ final class DINOv2ParityTests: XCTestCase {
     }
 
     func testFeatures() throws {
-        for (image, name) in [("in.qry_img", "dino.feat.qry"), ("in.sup0_img", "dino.feat.sup")] {
-            let feat = Self.model.features(rgb: try Self.fixture.uint8(image), height: 512, width: 512)
+        for (feat, name) in [(Self.oneShotFeatures.query, "dino.feat.qry"), (Self.oneShotFeatures.support, "dino.feat.sup")] {
             XCTAssertEqual(feat.shape, [768, 40, 40])
             assertParity(feat, try Self.fixture.tensor(name), tolerance: 1e-4, name)
         }
