@@ -36,8 +36,8 @@ final class GEMMTests: XCTestCase {
             AVX512GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                              ldb: ldb, beta: beta, c: &got, ldc: ldc, threads: threads)
         } else {
-            GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                       beta: beta, c: &got, ldc: ldc, threads: threads)
+            BLAS.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                       ldb: ldb, beta: beta, c: &got, ldc: ldc, threads: threads)
         }
         var worst: Float = 0
         for i in 0..<m { for j in 0..<n { worst = max(worst, abs(got[i * ldc + j] - expected[i * ldc + j])) } }
@@ -52,6 +52,7 @@ final class GEMMTests: XCTestCase {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             check(m: 70, n: 90, k: 130, transA: ta, transB: tb, alpha: 1, beta: 0, threads: 2, forceKernel: false)
             check(m: 5, n: 7, k: 3, transA: ta, transB: tb, alpha: 0.5, beta: 0.25, threads: 2, forceKernel: false)
+            check(m: 70, n: 90, k: 0, transA: ta, transB: tb, alpha: 1, beta: 0.5, threads: 2, forceKernel: false)
         }
     }
 

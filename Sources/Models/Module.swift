@@ -1,1 +1,0 @@
-// Placeholder; the module's real files replace this.

@@ -1,0 +1,50 @@
+/// Numerically stable softmax: subtract the row maximum, exponentiate, divide by the sum.
+public enum Softmax {
+    /// Softmax of one row in place, with the inputs first multiplied by `scale` (attention fuses
+    /// its 1/√d here instead of scaling the whole score matrix in a separate pass).
+    @inline(__always)
+    public static func row(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
+        let vectorEnd = count & ~7
+        var maxVector = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i < vectorEnd { maxVector = pointwiseMax(maxVector, x.loadVector(at: i)); i += 8 }
+        var maximum = maxVector.max()
+        while i < count { maximum = Swift.max(maximum, x[i]); i += 1 }
+        let shift = maximum * scale
+        var sumVector = SIMD8<Float>(repeating: 0)
+        i = 0
+        while i < vectorEnd {
+            let e = VectorMath.exp(x.loadVector(at: i) * scale - shift)
+            x.storeVector(e, at: i)
+            sumVector += e
+            i += 8
+        }
+        var sum = sumVector.sum()
+        if i < count {
+            var tail = SIMD8<Float>(repeating: -.infinity)
+            for j in 0..<(count - i) { tail[j] = x[i + j] * scale - shift }
+            let e = VectorMath.exp(tail)
+            for j in 0..<(count - i) { x[i + j] = e[j]; sum += e[j] }
+        }
+        let inverse = 1 / sum
+        i = 0
+        while i < vectorEnd { x.storeVector(x.loadVector(at: i) * inverse, at: i); i += 8 }
+        while i < count { x[i] *= inverse; i += 1 }
+    }
+
+    /// Softmax over the last dimension of `[rows, count]`, in place, rows in parallel.
+    public static func rows(_ x: UnsafeMutablePointer<Float>, rows: Int, count: Int, scale: Float = 1) {
+        nonisolated(unsafe) let base = x
+        ComputeThreads.parallelFor(rows) { r in row(base + r * count, count: count, scale: scale) }
+    }
+}
+
+extension Tensor {
+    /// Softmax over the last dimension.
+    public func softmax() -> Tensor {
+        var out = self
+        let n = shape.last ?? 1
+        out.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: count / max(n, 1), count: n) }
+        return out
+    }
+}

@@ -1,0 +1,174 @@
+import XCTest
+import Foundation
+@testable import Tensor
+
+/// Kernels against naive reference loops written out in the test.
+final class KernelTests: XCTestCase {
+    /// Deterministic values in [-1, 1) (LCG), so failures reproduce.
+    func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        let n = shape.reduce(1, *)
+        return Tensor(shape: shape, storage: (0..<n).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+        })
+    }
+
+    func testMatmulWithTransposesAndBatch() {
+        let a = random([2, 5, 7], seed: 1), b = random([2, 7, 3], seed: 2)
+        let c = Tensor.matmul(a, b)
+        XCTAssertEqual(c.shape, [2, 5, 3])
+        for n in 0..<2 { for i in 0..<5 { for j in 0..<3 {
+            var s: Float = 0
+            for k in 0..<7 { s += a[n, i, k] * b[n, k, j] }
+            XCTAssertEqual(c[n, i, j], s, accuracy: 1e-5)
+        }}}
+        let at = random([7, 5], seed: 3), bt = random([3, 7], seed: 4)
+        let ct = Tensor.matmul(at, bt, transposeA: true, transposeB: true)
+        XCTAssertEqual(ct.shape, [5, 3])
+        for i in 0..<5 { for j in 0..<3 {
+            var s: Float = 0
+            for k in 0..<7 { s += at[k, i] * bt[j, k] }
+            XCTAssertEqual(ct[i, j], s, accuracy: 1e-5)
+        }}
+    }
+
+    func testLinear() {
+        let x = random([4, 6], seed: 5), w = random([3, 6], seed: 6), b = random([3], seed: 7)
+        let y = x.linear(weight: w, bias: b)
+        for r in 0..<4 { for o in 0..<3 {
+            var s = b[o]
+            for i in 0..<6 { s += x[r, i] * w[o, i] }
+            XCTAssertEqual(y[r, o], s, accuracy: 1e-5)
+        }}
+    }
+
+    func naiveConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), padding: (Int, Int), groups: Int) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let ho = (h + 2 * padding.0 - kh) / stride.0 + 1, wo = (wd + 2 * padding.1 - kw) / stride.1 + 1
+        var out = Tensor(shape: [n, o, ho, wo])
+        let og = o / groups
+        for img in 0..<n { for oc in 0..<o { for oy in 0..<ho { for ox in 0..<wo {
+            var s = b?[oc] ?? 0
+            let g = oc / og
+            for ic in 0..<cg { for ky in 0..<kh { for kx in 0..<kw {
+                let iy = oy * stride.0 - padding.0 + ky, ix = ox * stride.1 - padding.1 + kx
+                if iy >= 0 && iy < h && ix >= 0 && ix < wd { s += x[img, g * cg + ic, iy, ix] * w[oc, ic, ky, kx] }
+            }}}
+            out[img, oc, oy, ox] = s
+        }}}}
+        _ = c
+        return out
+    }
+
+    func testConvolutionVariants() {
+        let x = random([2, 4, 9, 11], seed: 8)
+        let cases: [(w: [Int], stride: (Int, Int), padding: (Int, Int), groups: Int, bias: Bool)] = [
+            ([6, 4, 3, 3], (1, 1), (1, 1), 1, true),     // same-size 3x3
+            ([5, 4, 3, 2], (2, 3), (0, 1), 1, false),    // strided, asymmetric
+            ([4, 1, 7, 7], (1, 1), (3, 3), 4, true),     // depthwise 7x7
+            ([6, 2, 1, 1], (1, 1), (0, 0), 2, true),     // grouped 1x1
+            ([3, 4, 3, 3], (3, 3), (0, 0), 1, true),     // patch-embed style (kernel = stride)
+        ]
+        for (i, cs) in cases.enumerated() {
+            let w = random(cs.w, seed: 20 + UInt64(i))
+            let b = cs.bias ? random([cs.w[0]], seed: 40 + UInt64(i)) : nil
+            let y = x.conv2d(weight: w, bias: b, stride: cs.stride, padding: cs.padding, groups: cs.groups)
+            let ref = naiveConv(x, w, b, stride: cs.stride, padding: cs.padding, groups: cs.groups)
+            XCTAssertEqual(y.shape, ref.shape, "case \(i)")
+            XCTAssertLessThan(deviation(y.storage, ref.storage).maxAbs, 1e-5, "conv case \(i)")
+        }
+    }
+
+    func testLayerNorms() {
+        let x = random([3, 10], seed: 9), w = random([10], seed: 10), b = random([10], seed: 11)
+        let y = x.layerNorm(weight: w, bias: b, eps: 1e-6)
+        for r in 0..<3 {
+            let row = (0..<10).map { Double(x[r, $0]) }
+            let mean = row.reduce(0, +) / 10
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 10
+            for j in 0..<10 {
+                let ref = (row[j] - mean) / (variance + 1e-6).squareRoot() * Double(w[j]) + Double(b[j])
+                XCTAssertEqual(Double(y[r, j]), ref, accuracy: 1e-5)
+            }
+        }
+        let m = random([2, 5, 3, 4], seed: 12), w2 = random([5], seed: 13), b2 = random([5], seed: 14)
+        let y2 = m.layerNorm2d(weight: w2, bias: b2, eps: 1e-6)
+        for n in 0..<2 { for p in 0..<3 { for q in 0..<4 {
+            let col = (0..<5).map { Double(m[n, $0, p, q]) }
+            let mean = col.reduce(0, +) / 5
+            let variance = col.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 5
+            for c in 0..<5 {
+                let ref = (col[c] - mean) / (variance + 1e-6).squareRoot() * Double(w2[c]) + Double(b2[c])
+                XCTAssertEqual(Double(y2[n, c, p, q]), ref, accuracy: 1e-5)
+            }
+        }}}
+    }
+
+    func testSoftmaxIsStableAndExact() {
+        var x = random([3, 19], seed: 15)
+        x[1, 4] = 1000; x[2, 0] = -.infinity   // overflow guard and a masked entry
+        let y = x.softmax()
+        for r in 0..<3 {
+            let row = (0..<19).map { Double(x[r, $0]) }
+            let m = row.max()!
+            let e = row.map { Foundation.exp($0 - m) }
+            let s = e.reduce(0, +)
+            for j in 0..<19 { XCTAssertEqual(Double(y[r, j]), e[j] / s, accuracy: 1e-6) }
+        }
+        XCTAssertEqual(y[2, 0], 0)
+    }
+
+    func testActivations() {
+        let x = Tensor(shape: [21], storage: (0..<21).map { Float($0 - 10) * 0.7 })
+        let g = x.gelu(), s = x.sigmoid(), r = x.relu()
+        for i in 0..<21 {
+            let v = Double(x[i])
+            XCTAssertEqual(Double(g[i]), v * 0.5 * (1 + Foundation.erf(v / 2.0.squareRoot())), accuracy: 3e-6)
+            XCTAssertEqual(Double(s[i]), 1 / (1 + Foundation.exp(-v)), accuracy: 1e-6)
+            XCTAssertEqual(r[i], max(x[i], 0))
+        }
+        // Wide range of exp arguments against libm.
+        for v in stride(from: Float(-80), through: 80, by: 0.37) {
+            let e = VectorMath.exp(SIMD8(repeating: v))[0]
+            XCTAssertEqual(Double(e), Foundation.exp(Double(v)), accuracy: Foundation.exp(Double(v)) * 3e-7)
+        }
+    }
+
+    func testAttentionMatchesNaive() {
+        // Query count above one block so the row tiling is exercised.
+        let (b, h, nq, nk, d) = (1, 3, 150, 37, 8)
+        let q = random([b, h, nq, d], seed: 16), k = random([b, h, nk, d], seed: 17), v = random([b, h, nk, d], seed: 18)
+        let y = Tensor.scaledDotProductAttention(q: q, k: k, v: v)
+        let scale = 1 / Double(d).squareRoot()
+        var worst: Double = 0
+        for hh in 0..<h { for i in 0..<nq {
+            var logits = [Double](repeating: 0, count: nk)
+            for j in 0..<nk { for c in 0..<d { logits[j] += Double(q[0, hh, i, c]) * Double(k[0, hh, j, c]) }; logits[j] *= scale }
+            let m = logits.max()!
+            let e = logits.map { Foundation.exp($0 - m) }
+            let s = e.reduce(0, +)
+            for c in 0..<d {
+                var o: Double = 0
+                for j in 0..<nk { o += e[j] / s * Double(v[0, hh, j, c]) }
+                worst = max(worst, abs(o - Double(y[0, hh, i, c])))
+            }
+        }}
+        XCTAssertLessThan(worst, 1e-5)
+    }
+
+    func testThreadCountIsSettable() {
+        let original = ComputeThreads.count
+        defer { ComputeThreads.count = original }
+        ComputeThreads.count = 1
+        XCTAssertEqual(ComputeThreads.count, 1)
+        var hits = [Int](repeating: 0, count: 100)
+        hits.withUnsafeMutableBufferPointer { p in
+            nonisolated(unsafe) let p = p
+            ComputeThreads.count = 2
+            ComputeThreads.parallelFor(100) { p[$0] += 1 }
+        }
+        XCTAssertEqual(hits, [Int](repeating: 1, count: 100))
+    }
+}
