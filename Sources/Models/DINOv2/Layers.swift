@@ -1,58 +1,8 @@
 import Tensor
 
 extension DinoVisionTransformer {
-    /// `nn.LayerNorm(dim, eps=1e-6)` over the last dimension of `[tokens, dim]`.
-    public struct LayerNorm: Sendable {
-        public let weight: Tensor
-        public let bias: Tensor
-        public let eps: Float
-
-        init(_ w: Weights, dim: Int, eps: Float = 1e-6) throws {
-            weight = try w("weight", shape: [dim])
-            bias = try w("bias", shape: [dim])
-            self.eps = eps
-        }
-
-        public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
-
-        func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-            weight.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    Normalization.layerNorm(x, rows: rows, dim: weight.count, weight: w.baseAddress, bias: b.baseAddress,
-                                            eps: eps, into: y)
-                }
-            }
-        }
-    }
-
-    /// `nn.Linear(in, out)` with PyTorch's `[out, in]` weight.
-    public struct Linear: Sendable {
-        public let weight: Tensor
-        public let bias: Tensor?
-        public var inFeatures: Int { weight.shape[1] }
-        public var outFeatures: Int { weight.shape[0] }
-
-        init(_ w: Weights, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true) throws {
-            weight = try w("weight", shape: [outFeatures, inFeatures])
-            bias = hasBias ? try w("bias", shape: [outFeatures]) : nil
-        }
-
-        public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
-
-        func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-            weight.withUnsafeBufferPointer { w in
-                if let bias {
-                    bias.withUnsafeBufferPointer { b in
-                        BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: w.baseAddress!, bias: b.baseAddress,
-                                    outFeatures: outFeatures, into: y)
-                    }
-                } else {
-                    BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: w.baseAddress!, bias: nil,
-                                outFeatures: outFeatures, into: y)
-                }
-            }
-        }
-    }
+    public typealias LayerNorm = Models.LayerNorm
+    public typealias Linear = Models.Linear
 
     /// `LayerScale`: `x · gamma` per channel. Applied fused into the residual add
     /// (`x += gamma · branch`), which is all the blocks ever do with it.
