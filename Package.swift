@@ -67,6 +67,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor", "FixtureSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor", "FixtureSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FixtureSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB"], swiftSettings: swiftSettings),
         .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport"], swiftSettings: swiftSettings),
     ]

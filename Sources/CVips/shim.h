@@ -5,10 +5,14 @@
 
 static inline int fssam_vips_init(const char *argv0) { return vips_init(argv0); }
 
+// Header-only open of an encoded image held in memory (pixels are decoded on demand). The buffer
+// must outlive the image. fail_on=truncated turns a truncated or corrupt file into an error instead
+// of a silently grey-filled image. access=sequential is not used: autorot needs random access.
 static inline VipsImage *fssam_vips_new_from_buffer(const void *buf, size_t len) {
-    // access=sequential is not used: autorot needs random access.
-    return vips_image_new_from_buffer(buf, len, "", NULL);
+    return vips_image_new_from_buffer(buf, len, "", "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
 }
+
+static inline void fssam_vips_concurrency_set(int n) { vips_concurrency_set(n); }
 
 static inline int fssam_vips_autorot(VipsImage *in, VipsImage **out) { return vips_autorot(in, out, NULL); }
 
@@ -35,3 +39,14 @@ static inline VipsImage *fssam_vips_new_from_memory_copy(const void *data, size_
 
 static inline void fssam_g_object_unref(void *object) { g_object_unref(object); }
 static inline void fssam_g_free(void *p) { g_free(p); }
+
+static inline int fssam_vips_jpegsave_buffer(VipsImage *in, void **buf, size_t *len, int quality) {
+    return vips_jpegsave_buffer(in, buf, len, "Q", quality, NULL);
+}
+
+static inline int fssam_vips_copy(VipsImage *in, VipsImage **out) { return vips_copy(in, out, NULL); }
+
+// A copy of `in` labelled with another interpretation (e.g. GREY16, so pngsave keeps 16 bits).
+static inline int fssam_vips_copy_interpretation(VipsImage *in, VipsImage **out, VipsInterpretation interpretation) {
+    return vips_copy(in, out, "interpretation", interpretation, NULL);
+}
