@@ -109,6 +109,14 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(try t["empty"]!.float32().shape, [0, 5])
     }
 
+    /// Archives over 4 GB carry their sizes and offsets in ZIP64 extra fields.
+    func testReadsZip64Archive() throws {
+        let pickle = P.proto2 + P.dict([("w", P.tensor(storage: "0", numel: 3, size: [3], stride: [1]))]) + P.stop
+        let path = try B.write(B.checkpoint(pickle: pickle, storages: ["0": B.f32([1, -2, 3])], zip64: true), name: "zip64.pt")
+        let checkpoint = try TorchCheckpoint(path: path)
+        XCTAssertEqual(try checkpoint.root["w"]?.tensor?.float32().storage, [1, -2, 3])
+    }
+
     // MARK: Hostile files
 
     /// Loading `bytes` must throw a CheckpointError whose text contains every fragment.
@@ -169,6 +177,12 @@ final class TorchCheckpointTests: XCTestCase {
     func testRefusesStorageOffsetPastEnd() throws {
         let pickle = P.proto2 + P.dict([("w", P.tensor(storage: "0", numel: 6, offset: 4, size: [2, 3], stride: [3, 1]))]) + P.stop
         try assertRefused(pickleFile(pickle, storages: ["0": B.f32([1, 2, 3, 4, 5, 6])]), ["storage '0'", "6 elements"])
+    }
+
+    func testRefusesZeroStrideBlowUp() throws {
+        // 2^40 logical elements over a 1-element storage.
+        let pickle = P.proto2 + P.dict([("w", P.tensor(storage: "0", numel: 1, size: [1 << 20, 1 << 20], stride: [0, 0]))]) + P.stop
+        try assertRefused(pickleFile(pickle, storages: ["0": B.f32([1])]), ["1099511627776 elements", "storage '0' holds only 1"])
     }
 
     func testRefusesStorageSizeBeyondRecord() throws {
