@@ -221,3 +221,37 @@ final class TorchCheckpointTests: XCTestCase {
         try assertRefused(bigEndian, ["byteorder is 'big'"])
     }
 }
+
+/// Random corruption of the real sample: every outcome must be a successful load or a
+/// CheckpointError — never a crash, a hang or another error type.
+final class TorchCheckpointFuzzTests: XCTestCase {
+    func testCorruptedSamplesFailCleanly() throws {
+        let sample = try Array(Data(contentsOf: URL(fileURLWithPath: Fixtures.path("checkpoint-sample.pt"))))
+        var random = SplitMix64(seed: 0xF55A_2025)
+        var loaded = 0, refused = 0
+        for iteration in 0..<400 {
+            var bytes = sample
+            let flips = 1 + Int(random.next() % 8)
+            for _ in 0..<flips {
+                // Half the time hit the pickle (first ~2 KB), otherwise anywhere, including the directory.
+                let range = random.next() % 2 == 0 ? 0..<2100 : 0..<bytes.count
+                let at = range.lowerBound + Int(random.next() % UInt64(range.count))
+                bytes[at] = UInt8(truncatingIfNeeded: random.next())
+            }
+            if iteration % 10 == 0 { bytes = Array(bytes.prefix(Int(random.next() % UInt64(bytes.count)))) }
+            let path = try TorchFileBuilder.write(bytes, name: "fuzz.pt")
+            do {
+                let checkpoint = try TorchCheckpoint(path: path)
+                // Whatever loaded must materialise within bounds.
+                if let model = checkpoint.root["model"], let entries = model.dictEntries {
+                    for entry in entries { _ = try entry.value.tensor?.contiguousBytes() }
+                }
+                loaded += 1
+            } catch is CheckpointError {
+                refused += 1
+            }
+        }
+        XCTAssertEqual(loaded + refused, 400)
+        XCTAssertGreaterThan(refused, 100)
+    }
+}
