@@ -129,6 +129,14 @@ public struct TorchTensor: Sendable, CustomStringConvertible {
 
     /// The values as a float32 `Tensor` (f16/bf16 exactly; integers rounded where float32 cannot hold them).
     public func float32() throws -> Tensor {
+        if isContiguous {
+            // Straight from the mapped file: no intermediate byte copy for the common case.
+            let size = dtype.byteSize
+            let start = storage.byteRange.lowerBound + storageOffset * size
+            return try storage.file.withBytes(start..<(start + elementCount * size)) { raw in
+                Tensor(shape: shape) { out in ElementConversion.toFloat32(raw, dtype: dtype, into: out) }
+            }
+        }
         let bytes = try contiguousBytes()
         return bytes.withUnsafeBytes { raw in
             Tensor(shape: shape) { out in ElementConversion.toFloat32(raw, dtype: dtype, into: out) }
