@@ -1,3 +1,4 @@
+import Dispatch
 import Tensor
 
 /// Which network a set of weights belongs to.
@@ -44,9 +45,15 @@ public struct RoutedModel: Sendable {
         expectedSpecs.map { TensorSpec.problems(actual: tensors.map { ($0.name, $0.shape) }, expected: $0) }
     }
 
-    /// Converts every tensor to float32 (f16/bf16 exactly).
+    /// Converts every tensor to float32 (f16/bf16 exactly), several tensors at a time.
     public func stateDict() throws -> StateDict {
-        try StateDict(source: "\(source) [\(family.rawValue)]", tensors.map { ($0.name, try $0.load()) })
+        let tensors = self.tensors
+        let results = ParallelSlots<Result<Tensor, Error>>(count: tensors.count)
+        DispatchQueue.concurrentPerform(iterations: tensors.count) { i in
+            results.initialize(i, to: Result { try tensors[i].load() })
+        }
+        let loaded = try results.take().map { try $0.get() }
+        return try StateDict(source: "\(source) [\(family.rawValue)]", zip(tensors, loaded).map { ($0.name, $1) })
     }
 }
 
