@@ -215,6 +215,11 @@ final class TorchCheckpointTests: XCTestCase {
         try assertRefused(pickleFile(P.proto2 + P.tuple1 + P.stop), ["stack underflow"])
     }
 
+    func testRefusesLegacyFormat() throws {
+        // Pre-1.6 torch.save wrote a bare pickle stream (magic number first), not a zip.
+        try assertRefused(P.proto2 + P.int(0x1950) + P.stop, ["legacy (pre-1.6, non-zip) torch checkpoint"])
+    }
+
     func testRefusesMissingPickleAndBigEndian() throws {
         try assertRefused(B.zip([B.Member(name: "archive/version", data: Array("3".utf8))]), ["no data.pkl"])
         let bigEndian = B.zip([B.Member(name: "a/data.pkl", data: P.proto2 + P.emptyDict + P.stop), B.Member(name: "a/byteorder", data: Array("big".utf8))])
