@@ -27,7 +27,9 @@ public struct SourceTensor: Sendable {
 
 /// The tensors of a checkpoint file in either format, with where in the file they were found.
 public struct CheckpointContents: Sendable {
-    public enum Format: String, Sendable { case torch = "torch zip (.pt/.pth)", safetensors = "safetensors" }
+    public enum Format: String, Sendable {
+        case torch = "torch zip (.pt/.pth)", safetensors = "safetensors", synthetic = "fssam-synth-v1 (generated)"
+    }
 
     public let path: String
     public let format: Format
@@ -47,6 +49,17 @@ public struct CheckpointContents: Sendable {
         let magic = try file.withBytes(0..<min(4, file.count)) { Array($0) }
         if magic == [0x50, 0x4B, 0x03, 0x04] || magic.first == 0x80 { return try openTorch(path: path) }
         return try openSafetensors(path: path)
+    }
+
+    /// Generated weights laid out like a converted FSSAM checkpoint (`sam2.*` then `dino.*`);
+    /// each tensor is generated when it is loaded.
+    public static func synthetic(_ generator: SyntheticWeights, sam2: SAM2Config = .small, dinov2: DINOv2Config = .base) -> CheckpointContents {
+        let specs = SAM2Keys.specs(sam2).map { ($0, ModelFamily.sam2.routedPrefix) } + DINOv2Keys.specs(dinov2).map { ($0, ModelFamily.dinov2.routedPrefix) }
+        let tensors = specs.map { spec, prefix in
+            SourceTensor(name: prefix + spec.name, dtype: .f32, shape: spec.shape) { try generator.tensor(key: spec.name, shape: spec.shape) }
+        }
+        return CheckpointContents(path: generator.description, format: .synthetic, container: "generated", tensors: tensors,
+                                  metadata: ["weights": SyntheticWeights.version, "global_seed": String(generator.globalSeed)])
     }
 
     static func openSafetensors(path: String) throws -> CheckpointContents {

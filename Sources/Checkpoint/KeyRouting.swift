@@ -1,3 +1,4 @@
+import Dispatch
 import Tensor
 
 /// Which network a set of weights belongs to.
@@ -38,9 +39,21 @@ public struct RoutedModel: Sendable {
         return nil
     }
 
-    /// Converts every tensor to float32 (f16/bf16 exactly).
+    /// How the keys differ from the detected architecture's (empty when they match exactly, nil when
+    /// no architecture was detected).
+    public func keyProblems() -> [String]? {
+        expectedSpecs.map { TensorSpec.problems(actual: tensors.map { ($0.name, $0.shape) }, expected: $0) }
+    }
+
+    /// Converts every tensor to float32 (f16/bf16 exactly), several tensors at a time.
     public func stateDict() throws -> StateDict {
-        try StateDict(source: "\(source) [\(family.rawValue)]", tensors.map { ($0.name, try $0.load()) })
+        let tensors = self.tensors
+        let results = ParallelSlots<Result<Tensor, Error>>(count: tensors.count)
+        DispatchQueue.concurrentPerform(iterations: tensors.count) { i in
+            results.initialize(i, to: Result { try tensors[i].load() })
+        }
+        let loaded = try results.take().map { try $0.get() }
+        return try StateDict(source: "\(source) [\(family.rawValue)]", zip(tensors, loaded).map { ($0.name, $1) })
     }
 }
 
@@ -66,8 +79,11 @@ public struct RoutedCheckpoint: Sendable {
         return try model.stateDict()
     }
 
+    /// Loads a checkpoint file, or generates the synthetic weights for `synthetic` / `synthetic:SEED`
+    /// (SAM 2 Hiera-S + DINOv2 ViT-B/14, the fixtures' models).
     public static func load(path: String) throws -> RoutedCheckpoint {
-        try route(CheckpointContents.open(path: path))
+        if let generator = try SyntheticWeights.parse(path) { return try route(CheckpointContents.synthetic(generator)) }
+        return try route(CheckpointContents.open(path: path))
     }
 
     public static func route(_ contents: CheckpointContents) throws -> RoutedCheckpoint {

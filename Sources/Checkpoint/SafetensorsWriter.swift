@@ -48,13 +48,20 @@ public enum SafetensorsWriter {
 
     /// Writes `tensors` (names must be unique and not `__metadata__`) to `path`.
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws {
+        let tensors = tensors.map { pair in SourceTensor(name: pair.0, dtype: .f32, shape: pair.1.shape) { pair.1 } }
+        try write(tensors, metadata: metadata, to: path)
+    }
+
+    /// Writes `tensors` as F32, loading each one only when its bytes are written, so converting a
+    /// multi-GB checkpoint holds one tensor in memory at a time.
+    public static func write(_ tensors: [SourceTensor], metadata: [String: String] = [:], to path: String) throws {
         var seen = Set<String>()
-        for (name, _) in tensors {
+        for name in tensors.map(\.name) {
             guard name != "__metadata__" else { throw CheckpointError(path, "a tensor cannot be named __metadata__") }
             guard seen.insert(name).inserted else { throw CheckpointError(path, "tensor '\(name)' given twice") }
         }
-        let sorted = tensors.sorted { $0.0 < $1.0 }
-        let headerBytes = header(sorted.map { ($0.0, $0.1.shape) }, metadata: metadata)
+        let sorted = tensors.sorted { $0.name < $1.name }
+        let headerBytes = header(sorted.map { ($0.name, $0.shape) }, metadata: metadata)
 
         let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
@@ -65,7 +72,11 @@ public enum SafetensorsWriter {
             var length = UInt64(headerBytes.count).littleEndian
             try handle.write(contentsOf: Data(bytes: &length, count: 8))
             try handle.write(contentsOf: headerBytes)
-            for (_, tensor) in sorted {
+            for source in sorted {
+                let tensor = try source.load()
+                guard tensor.shape == source.shape else {
+                    throw CheckpointError(path, "tensor '\(source.name)' loaded with shape \(tensor.shape), declared \(source.shape)")
+                }
                 #if _endian(big)
                 let data = Data(tensor.storage.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) } })
                 #else
@@ -74,6 +85,9 @@ public enum SafetensorsWriter {
                 try handle.write(contentsOf: data)
             }
             try handle.synchronize()
+        } catch let error as CheckpointError {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw CheckpointError(path, "write failed: \(error)")

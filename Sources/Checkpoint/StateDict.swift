@@ -78,13 +78,7 @@ public struct StateDict: Sendable {
     /// Checks that the keys and shapes are exactly `specs` (no key missing, none extra, every shape
     /// equal). Errors name the first few problems.
     public func validate(against specs: [TensorSpec]) throws {
-        var problems: [String] = []
-        let expected = Set(specs.map(\.name))
-        for spec in specs {
-            guard let tensor = tensors[spec.name] else { problems.append("missing '\(spec.name)' \(spec.shape)"); continue }
-            if tensor.shape != spec.shape { problems.append("'\(spec.name)' has shape \(tensor.shape), expected \(spec.shape)") }
-        }
-        for key in keys where !expected.contains(key) { problems.append("unexpected '\(key)'") }
+        let problems = TensorSpec.problems(actual: keys.map { ($0, tensors[$0]!.shape) }, expected: specs)
         guard problems.isEmpty else {
             let shown = problems.prefix(8).joined(separator: "; ")
             throw CheckpointError(source, "\(problems.count) key problem(s): \(shown)\(problems.count > 8 ? "; ..." : "")")

@@ -14,6 +14,22 @@ public struct TensorSpec: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(name) \(shape)" }
 }
 
+extension TensorSpec {
+    /// Differences between actual `(name, shape)` pairs and `expected`: missing keys, wrong shapes,
+    /// unexpected keys, in that order.
+    public static func problems(actual: [(name: String, shape: [Int])], expected: [TensorSpec]) -> [String] {
+        var problems: [String] = []
+        let shapes = Dictionary(actual.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        let expectedNames = Set(expected.map(\.name))
+        for spec in expected {
+            guard let shape = shapes[spec.name] else { problems.append("missing '\(spec.name)' \(spec.shape)"); continue }
+            if shape != spec.shape { problems.append("'\(spec.name)' has shape \(shape), expected \(spec.shape)") }
+        }
+        for entry in actual where !expectedNames.contains(entry.name) { problems.append("unexpected '\(entry.name)'") }
+        return problems
+    }
+}
+
 /// Appends the `weight`/`bias` pair of a layer, in the order `nn.Module.state_dict` emits them.
 struct SpecList {
     private(set) var specs: [TensorSpec] = []

@@ -32,6 +32,9 @@ public struct TorchTensor: Sendable, CustomStringConvertible {
     public let strides: [Int]
     public let requiresGrad: Bool
 
+    /// The most elements a view may have beyond its storage's own count (see init).
+    public static let maximumExpandedElements = 1 << 24
+
     public var dtype: DType { storage.dtype }
     public var elementCount: Int { shape.reduce(1, *) }
     public var description: String { "\(dtype.rawValue)\(shape)" }
@@ -49,6 +52,12 @@ public struct TorchTensor: Sendable, CustomStringConvertible {
             let (p, o) = count.multipliedReportingOverflow(by: d)
             guard !o else { throw CheckpointError(path, "tensor on storage '\(storage.key)': size \(shape) overflows") }
             count = p
+        }
+        // Zero strides (expanded views) let a tiny storage describe an enormous tensor; state dicts
+        // never hold those, and materialising one could exhaust memory, so the logical size may
+        // exceed the storage only up to a small bound.
+        guard count <= max(storage.elementCount, Self.maximumExpandedElements) else {
+            throw CheckpointError(path, "tensor \(shape) has \(count) elements but storage '\(storage.key)' holds only \(storage.elementCount) (an expanded view larger than \(Self.maximumExpandedElements) elements)")
         }
         if count > 0 {
             // The furthest element the view touches must lie inside the storage.
@@ -120,6 +129,14 @@ public struct TorchTensor: Sendable, CustomStringConvertible {
 
     /// The values as a float32 `Tensor` (f16/bf16 exactly; integers rounded where float32 cannot hold them).
     public func float32() throws -> Tensor {
+        if isContiguous {
+            // Straight from the mapped file: no intermediate byte copy for the common case.
+            let size = dtype.byteSize
+            let start = storage.byteRange.lowerBound + storageOffset * size
+            return try storage.file.withBytes(start..<(start + elementCount * size)) { raw in
+                Tensor(shape: shape) { out in ElementConversion.toFloat32(raw, dtype: dtype, into: out) }
+            }
+        }
         let bytes = try contiguousBytes()
         return bytes.withUnsafeBytes { raw in
             Tensor(shape: shape) { out in ElementConversion.toFloat32(raw, dtype: dtype, into: out) }

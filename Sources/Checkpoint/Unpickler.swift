@@ -18,7 +18,7 @@ public struct Unpickler {
         public var maximumNesting = 100
         /// Total values produced, counting shared values once per use (stops exponential blow-up
         /// through memoised references).
-        public var maximumValues = 10_000_000
+        public var maximumValues = 2_000_000
         public init() {}
     }
 

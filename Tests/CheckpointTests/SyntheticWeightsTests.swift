@@ -131,6 +131,10 @@ final class SyntheticWeightsTests: XCTestCase {
         XCTAssertEqual(total(DINOv2Keys.specs(.large)), 304_368_640)
         XCTAssertEqual(total(DINOv2Keys.specs(.giant)), 1_136_480_768)
         XCTAssertTrue(DINOv2Keys.specs(.giant).contains(TensorSpec("blocks.39.mlp.w12.weight", [8192, 1536])))
+        // SAM 2 model cards: 38.9 M (tiny), 46 M (small), 80.8 M (base+), 224.4 M (large).
+        XCTAssertEqual(total(SAM2Keys.specs(.tiny)), 38_946_242)
+        XCTAssertEqual(total(SAM2Keys.specs(.basePlus)), 80_833_922)
+        XCTAssertEqual(total(SAM2Keys.specs(.large)), 224_430_386)
         XCTAssertEqual(SAM2Keys.specs(.tiny).filter { $0.name.hasPrefix("image_encoder.trunk.blocks.") }.count, 12 * 12 + 3 * 2)
         XCTAssertTrue(SAM2Keys.specs(.basePlus).contains(TensorSpec("image_encoder.trunk.pos_embed", [1, 112, 14, 14])))
         XCTAssertTrue(SAM2Keys.specs(.large).contains(TensorSpec("image_encoder.neck.convs.0.conv.weight", [256, 1152, 1, 1])))

@@ -109,6 +109,14 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(try t["empty"]!.float32().shape, [0, 5])
     }
 
+    /// Archives over 4 GB carry their sizes and offsets in ZIP64 extra fields.
+    func testReadsZip64Archive() throws {
+        let pickle = P.proto2 + P.dict([("w", P.tensor(storage: "0", numel: 3, size: [3], stride: [1]))]) + P.stop
+        let path = try B.write(B.checkpoint(pickle: pickle, storages: ["0": B.f32([1, -2, 3])], zip64: true), name: "zip64.pt")
+        let checkpoint = try TorchCheckpoint(path: path)
+        XCTAssertEqual(try checkpoint.root["w"]?.tensor?.float32().storage, [1, -2, 3])
+    }
+
     // MARK: Hostile files
 
     /// Loading `bytes` must throw a CheckpointError whose text contains every fragment.
@@ -171,6 +179,12 @@ final class TorchCheckpointTests: XCTestCase {
         try assertRefused(pickleFile(pickle, storages: ["0": B.f32([1, 2, 3, 4, 5, 6])]), ["storage '0'", "6 elements"])
     }
 
+    func testRefusesZeroStrideBlowUp() throws {
+        // 2^40 logical elements over a 1-element storage.
+        let pickle = P.proto2 + P.dict([("w", P.tensor(storage: "0", numel: 1, size: [1 << 20, 1 << 20], stride: [0, 0]))]) + P.stop
+        try assertRefused(pickleFile(pickle, storages: ["0": B.f32([1])]), ["1099511627776 elements", "storage '0' holds only 1"])
+    }
+
     func testRefusesStorageSizeBeyondRecord() throws {
         let pickle = P.proto2 + P.dict([("w", P.tensor(storage: "0", numel: 1_000_000, size: [1000, 1000], stride: [1000, 1]))]) + P.stop
         try assertRefused(pickleFile(pickle, storages: ["0": B.f32([1, 2, 3])]), ["storage '0'", "1000000", "12 bytes"])
@@ -201,9 +215,48 @@ final class TorchCheckpointTests: XCTestCase {
         try assertRefused(pickleFile(P.proto2 + P.tuple1 + P.stop), ["stack underflow"])
     }
 
+    func testRefusesLegacyFormat() throws {
+        // Pre-1.6 torch.save wrote a bare pickle stream (magic number first), not a zip.
+        try assertRefused(P.proto2 + P.int(0x1950) + P.stop, ["legacy (pre-1.6, non-zip) torch checkpoint"])
+    }
+
     func testRefusesMissingPickleAndBigEndian() throws {
         try assertRefused(B.zip([B.Member(name: "archive/version", data: Array("3".utf8))]), ["no data.pkl"])
         let bigEndian = B.zip([B.Member(name: "a/data.pkl", data: P.proto2 + P.emptyDict + P.stop), B.Member(name: "a/byteorder", data: Array("big".utf8))])
         try assertRefused(bigEndian, ["byteorder is 'big'"])
+    }
+}
+
+/// Random corruption of the real sample: every outcome must be a successful load or a
+/// CheckpointError — never a crash, a hang or another error type.
+final class TorchCheckpointFuzzTests: XCTestCase {
+    func testCorruptedSamplesFailCleanly() throws {
+        let sample = try Array(Data(contentsOf: URL(fileURLWithPath: Fixtures.path("checkpoint-sample.pt"))))
+        var random = SplitMix64(seed: 0xF55A_2025)
+        var loaded = 0, refused = 0
+        for iteration in 0..<400 {
+            var bytes = sample
+            let flips = 1 + Int(random.next() % 8)
+            for _ in 0..<flips {
+                // Half the time hit the pickle (first ~2 KB), otherwise anywhere, including the directory.
+                let range = random.next() % 2 == 0 ? 0..<2100 : 0..<bytes.count
+                let at = range.lowerBound + Int(random.next() % UInt64(range.count))
+                bytes[at] = UInt8(truncatingIfNeeded: random.next())
+            }
+            if iteration % 10 == 0 { bytes = Array(bytes.prefix(Int(random.next() % UInt64(bytes.count)))) }
+            let path = try TorchFileBuilder.write(bytes, name: "fuzz.pt")
+            do {
+                let checkpoint = try TorchCheckpoint(path: path)
+                // Whatever loaded must materialise within bounds.
+                if let model = checkpoint.root["model"], let entries = model.dictEntries {
+                    for entry in entries { _ = try entry.value.tensor?.contiguousBytes() }
+                }
+                loaded += 1
+            } catch is CheckpointError {
+                refused += 1
+            }
+        }
+        XCTAssertEqual(loaded + refused, 400)
+        XCTAssertGreaterThan(refused, 100)
     }
 }

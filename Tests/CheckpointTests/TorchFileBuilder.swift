@@ -15,8 +15,38 @@ enum TorchFileBuilder {
         var declaredSize: Int? = nil
     }
 
-    /// A zip of STORED members (CRC left 0; the reader trusts sizes, not CRCs).
-    static func zip(_ members: [Member]) -> [UInt8] {
+    static func le64(_ v: Int) -> [UInt8] { (0..<8).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+
+    /// A zip of STORED members (CRC left 0; the reader trusts sizes, not CRCs). With `zip64`, every
+    /// central-directory size and offset is 0xFFFFFFFF with the real value in a ZIP64 extra field,
+    /// and the end record is the ZIP64 one plus its locator (as for archives over 4 GB).
+    static func zip(_ members: [Member], zip64: Bool = false) -> [UInt8] {
+        guard zip64 else { return zip32(members) }
+        var out: [UInt8] = []
+        var central: [UInt8] = []
+        for m in members {
+            let offset = out.count
+            let name = Array(m.name.utf8)
+            let size = m.declaredSize ?? m.data.count
+            let extra: [UInt8] = le16(1) + le16(16) + le64(size) + le64(size)
+            out += [0x50, 0x4B, 0x03, 0x04] + le16(45) + le16(m.flags) + le16(m.method) + le16(0) + le16(0) + le32(0)
+            out += le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF) + le16(name.count) + le16(extra.count) + name + extra + m.data
+            let centralExtra: [UInt8] = le16(1) + le16(24) + le64(size) + le64(size) + le64(offset)
+            central += [0x50, 0x4B, 0x01, 0x02] + le16(45) + le16(45) + le16(m.flags) + le16(m.method) + le16(0) + le16(0) + le32(0)
+            central += le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF) + le16(name.count) + le16(centralExtra.count) + le16(0) + le16(0) + le16(0) + le32(0)
+            central += le32(0xFFFF_FFFF) + name + centralExtra
+        }
+        let cdOffset = out.count
+        out += central
+        let record = out.count
+        out += [0x50, 0x4B, 0x06, 0x06] + le64(44) + le16(45) + le16(45) + le32(0) + le32(0)
+        out += le64(members.count) + le64(members.count) + le64(central.count) + le64(cdOffset)
+        out += [0x50, 0x4B, 0x06, 0x07] + le32(0) + le64(record) + le32(1)
+        out += [0x50, 0x4B, 0x05, 0x06] + le16(0) + le16(0) + le16(0xFFFF) + le16(0xFFFF) + le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF) + le16(0)
+        return out
+    }
+
+    private static func zip32(_ members: [Member]) -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
         for m in members {
@@ -35,11 +65,11 @@ enum TorchFileBuilder {
     }
 
     /// A torch-layout archive: `<prefix>data.pkl`, `byteorder`, `data/<key>` storages, `version`.
-    static func checkpoint(pickle: [UInt8], storages: [String: [UInt8]], prefix: String = "archive/") -> [UInt8] {
+    static func checkpoint(pickle: [UInt8], storages: [String: [UInt8]], prefix: String = "archive/", zip64: Bool = false) -> [UInt8] {
         var members = [Member(name: prefix + "data.pkl", data: pickle), Member(name: prefix + "byteorder", data: Array("little".utf8))]
         for key in storages.keys.sorted() { members.append(Member(name: prefix + "data/" + key, data: storages[key]!)) }
         members.append(Member(name: prefix + "version", data: Array("3\n".utf8)))
-        return zip(members)
+        return zip(members, zip64: zip64)
     }
 
     static func write(_ bytes: [UInt8], name: String) throws -> String {
