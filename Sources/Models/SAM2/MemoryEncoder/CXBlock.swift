@@ -4,14 +4,14 @@ import Tensor
 /// `x + gamma · pwconv2(GELU(pwconv1(LN2d(dwconv(x)))))`, the pointwise convs being `Linear`s on
 /// channels-last tokens (pitfall 27). drop_path is Identity at inference.
 public struct CXBlock: Sendable {
-    public let dwconv: Conv2d
+    public let dwconv: DepthwiseConv2d
     public let norm: LayerNorm2d
     public let pwconv1: Linear
     public let pwconv2: Linear
     public let gamma: Tensor
 
     public init(_ w: ModuleWeights, dim: Int = 256, kernelSize: Int = 7, padding: Int = 3) throws {
-        dwconv = try Conv2d(w.child("dwconv"), in: dim, out: dim, kernel: kernelSize, padding: padding, groups: dim)
+        dwconv = try DepthwiseConv2d(w.child("dwconv"), channels: dim, kernel: kernelSize, padding: padding)
         norm = try LayerNorm2d(w.child("norm"), channels: dim)
         pwconv1 = try Linear(w.child("pwconv1"), in: dim, out: 4 * dim)
         pwconv2 = try Linear(w.child("pwconv2"), in: 4 * dim, out: dim)
