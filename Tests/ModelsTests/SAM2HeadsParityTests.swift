@@ -69,6 +69,25 @@ final class SAM2HeadsParityTests: XCTestCase {
                      tolerance: Tolerance.objectScore, "mem.sup.dec.object_score_logits[0] (5-shot)")
     }
 
+    /// A batch (as FSSAM5s encodes its supports) gives each item exactly what it gets alone.
+    func testBatchedMemoryMatchesSingleItems() throws {
+        let f = Self.oneShot
+        let support = PseudoPromptGenerator.supportMask(label: try f.uint8("in.sup0_label"), height: 512, width: 512)
+        let prior = try f.tensor("prior.ae_512")
+        let (supFeat, qryFeat) = (try f.tensor("sam2.feat2.sup"), try f.tensor("sam2.feat2.qry"))
+        let batch = try Self.heads.encodeMaskMemory(masks: HeadsTensorOps.stack([support, prior]),
+                                                    visionFeatures: HeadsTensorOps.stack([supFeat, qryFeat]))
+        XCTAssertEqual(batch.features.shape, [2, 64, 32, 32])
+        XCTAssertEqual(batch.objPtr.shape, [2, 256])
+        XCTAssertEqual(batch.objectScoreLogits.shape, [2, 1])
+        for (i, (mask, feat)) in [(support, supFeat), (prior, qryFeat)].enumerated() {
+            let single = try Self.heads.encodeMaskMemory(masks: mask, visionFeatures: feat)
+            XCTAssertEqual(HeadsTensorOps.item(batch.features, i), single.features, "batch item \(i) features")
+            XCTAssertEqual(HeadsTensorOps.item(batch.objPtr, i), single.objPtr, "batch item \(i) obj_ptr")
+            XCTAssertEqual(HeadsTensorOps.item(batch.posEnc, i), single.posEnc, "batch item \(i) pos")
+        }
+    }
+
     func checkMemory(_ memory: SAM2Heads.MaskMemory, in f: SafetensorsFile, tag: String, withInternals: Bool,
                      label: String = "") throws {
         if withInternals {
