@@ -59,6 +59,8 @@ let package = Package(
         // Benchmarks (executables, not tests): they print ratios against a peer measured in the same run.
         .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
                           swiftSettings: swiftSettings),
+        .executableTarget(name: "HieraBenchmark", dependencies: ["Models", "Checkpoint", "Tensor"],
+                          path: "Sources/HieraBenchmark", swiftSettings: swiftSettings),
 
         // Locates ../shared/fixtures (or $FSSAM_FIXTURES) for the parity tests.
         .target(name: "FixtureSupport", path: "Tests/FixtureSupport"),
