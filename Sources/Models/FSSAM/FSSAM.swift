@@ -139,7 +139,7 @@ public final class FSSAM: Sendable {
     }
 
     /// Encodes a support set (both encoders, masks, memories).
-    public func prepare(supports: [SupportInput], trace: Trace? = nil) throws -> PreparedSupports {
+    public func prepare(supports: [SupportInput], clock: StageClock = StageClock(), trace: Trace? = nil) throws -> PreparedSupports {
         guard !supports.isEmpty else { throw ModelError("supports", "FSSAM needs at least one support example") }
         var prepared = PreparedSupports(dinoFeatures: [], masks: [], memories: [])
         for (i, support) in supports.enumerated() {
@@ -148,9 +148,9 @@ public final class FSSAM: Sendable {
                 throw ModelError("support \(i)", "expected a [3,\(Self.inputSize),\(Self.inputSize)] image and a \(Self.inputSize)² label, got \(support.image.shape) and \(support.label.count) labels")
             }
             let mask = Self.binaryMask(support.label)
-            let feature = dinoFeatures(support.image)
-            let sam2 = sam2Features(support.image)
-            let memory = try supportMemory(features: sam2, mask: mask)
+            let feature = clock.measure("dino_features") { dinoFeatures(support.image) }
+            let sam2 = clock.measure("sam2_features") { sam2Features(support.image) }
+            let memory = try clock.measure("memory_encode") { try supportMemory(features: sam2, mask: mask) }
             prepared.dinoFeatures.append(feature)
             prepared.masks.append(mask)
             prepared.memories.append(memory)
@@ -176,20 +176,26 @@ public final class FSSAM: Sendable {
 
     /// One query `[3,512,512]` (0…255) against a prepared support set.
     public func callAsFunction(query image: Tensor, supports: PreparedSupports, options: Options = Options(),
-                               trace: Trace? = nil) throws -> Output {
+                               clock: StageClock = StageClock(), trace: Trace? = nil) throws -> Output {
         guard image.shape == [3, Self.inputSize, Self.inputSize] else {
             throw ModelError("query", "expected a [3,\(Self.inputSize),\(Self.inputSize)] image, got \(image.shape)")
         }
-        let queryDino = dinoFeatures(image)
-        let priors = self.priors(query: queryDino, supports: Array(zip(supports.dinoFeatures, supports.masks)))
-        let query = sam2Features(image)
-        let (foreground, disc) = try queryMemories(features: query, priors: priors)
-        let refined = try refine(supportMemories: supports.memories.map(\.features), supportMasks: supports.masks,
-                                 queryForeground: foreground, queryDisc: disc, priors: priors,
-                                 iterations: options.refineIterations)
-        let bank = try memoryBank(supports: supports.memories, refinedDiscMemory: refined.refinedMemory, queryDisc: disc)
-        let attended = try attend(query: query, bank: bank, supportMasks: supports.masks, calibration: options.calibration)
-        let final = try decode(fused: attended.fused, query: query)
+        let queryDino = clock.measure("dino_features") { dinoFeatures(image) }
+        let priors = clock.measure("priors") {
+            self.priors(query: queryDino, supports: Array(zip(supports.dinoFeatures, supports.masks)))
+        }
+        let query = clock.measure("sam2_features") { sam2Features(image) }
+        let (foreground, disc) = try clock.measure("memory_encode") { try queryMemories(features: query, priors: priors) }
+        let refined = try clock.measure("imr") {
+            try refine(supportMemories: supports.memories.map(\.features), supportMasks: supports.masks,
+                       queryForeground: foreground, queryDisc: disc, priors: priors, iterations: options.refineIterations)
+        }
+        let attended = try clock.measure("scma") {
+            let bank = try memoryBank(supports: supports.memories, refinedDiscMemory: refined.refinedMemory, queryDisc: disc)
+            return (bank, try attend(query: query, bank: bank, supportMasks: supports.masks, calibration: options.calibration))
+        }
+        let bank = attended.0
+        let final = try clock.measure("decode_mask") { try decode(fused: attended.1.fused, query: query) }
         let side = Self.inputSize
         let logits = final.logits.reshaped([side, side])
         if let trace {
@@ -211,10 +217,10 @@ public final class FSSAM: Sendable {
             trace("ma.memory_pos", bank.memoryPos.reshaped([bank.memoryPos.shape[0], 1, bank.memoryDim]))
             trace("ma.memory_mask", MemoryBank.calibrationMask(supports.masks[0]))
             trace("ma.num_obj_ptr_tokens", Tensor(shape: [1], storage: [Float(bank.numObjPtrTokens)]))
-            for (i, layer) in attended.layerOutputs.enumerated() {
+            for (i, layer) in attended.1.layerOutputs.enumerated() {
                 trace("ma.layer\(i)", layer.reshaped([1] + layer.shape))
             }
-            trace("ma.out", attended.fused)
+            trace("ma.out", attended.1.fused)
             trace("heads.final.low_res_multimasks", final.lowResMultimasks)
             trace("heads.final.ious", final.ious)
             trace("heads.final.object_score_logits", final.objectScoreLogits)
