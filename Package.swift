@@ -53,10 +53,14 @@ let package = Package(
         .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
                           swiftSettings: swiftSettings),
 
+        // Child process for the StageCache crash / two-writer tests (killed with SIGKILL mid-batch).
+        .executableTarget(name: "CacheStressWriter", dependencies: ["StageCache"], path: "Sources/CacheStressWriter",
+                          swiftSettings: swiftSettings),
+
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"], swiftSettings: swiftSettings),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor"], swiftSettings: swiftSettings),
-        .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB", "CacheStressWriter"], swiftSettings: swiftSettings),
         .testTarget(name: "FssamCLITests", dependencies: ["fssam"], swiftSettings: swiftSettings),
     ]
 )

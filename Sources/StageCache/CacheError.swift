@@ -13,6 +13,14 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
     case closed(path: String)
     case invalidArgument(String)
 
+    /// The stage the error concerns, where known.
+    public var stage: String? {
+        switch self {
+        case .digestMismatch(_, _, let s), .corruptBlob(_, let s, _), .missingBlob(_, _, let s): return s
+        default: return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case let .digestMismatch(blob, actual, stage):

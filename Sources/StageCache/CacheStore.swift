@@ -97,7 +97,7 @@ public final class CacheStore: Sendable {
             case .digestMismatch(let d, _, _), .corruptBlob(let d?, _, _), .missingBlob(let d, _, _): usage.suspect(d)
             default: break
             }
-            usage.miss(stage: stage ?? "?", corrupt: true)
+            usage.miss(stage: stage ?? e.stage ?? "?", corrupt: true)
             throw e
         }
     }
