@@ -50,7 +50,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Benchmarks (executables, not tests): they print ratios against a peer measured in the same run.
-        .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
+        .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache", "CZstd"], path: "Sources/CacheBenchmark",
                           swiftSettings: swiftSettings),
 
         // Child process for the StageCache crash / two-writer tests (killed with SIGKILL mid-batch).

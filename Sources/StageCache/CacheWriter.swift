@@ -1,8 +1,9 @@
+import Dispatch
 import Foundation
 
 /// The single writer of a cache. Callers enqueue prepared records and done-records; the actor
 /// batches them and commits every `batchItems` items or `batchMilliseconds` after the first pending
-/// one, or on `flush()`. One batch is one LMDB write transaction, so an item's outputs and its
+/// one, or on `flush()` (which returns once everything is durable). One batch is one LMDB write transaction, so an item's outputs and its
 /// done-record always become visible together, and blobs are written before the record naming them.
 public actor CacheWriter {
     enum Item: Sendable {
@@ -13,6 +14,13 @@ public actor CacheWriter {
     private let environment: LMDBEnvironment
     private let usage: UsageLog
     private let options: CacheOptions
+    /// Commits run here, one at a time and in order, so producers keep encoding while a batch is
+    /// written and fsynced (the actor stays the only way in; this queue is its hands).
+    private let committer = DispatchQueue(label: "fssam.stagecache.commit")
+    /// Batches handed to `committer` and not finished. Bounded so memory stays bounded.
+    private var outstanding = 0
+    private let maxOutstanding = 2
+    private var capacityWaiters: [CheckedContinuation<Void, Never>] = []
     private var pending: [Item] = []
     private var timer: Task<Void, Never>?
     private var deferredError: Error?
@@ -25,11 +33,11 @@ public actor CacheWriter {
     /// For maintenance transactions (GC) that must also go through the single writer.
     var environmentForMaintenance: LMDBEnvironment { environment }
 
-    func enqueue(_ items: [Item]) throws {
+    func enqueue(_ items: [Item]) async throws {
         if let e = deferredError { deferredError = nil; throw e }
         pending.append(contentsOf: items)
         if pending.count >= options.batchItems {
-            try commitPending()
+            await submitPending()
         } else if timer == nil {
             let delay = UInt64(max(options.batchMilliseconds, 0)) * 1_000_000
             timer = Task { [weak self] in
@@ -39,26 +47,56 @@ public actor CacheWriter {
         }
     }
 
-    private func timerFired() {
+    private func timerFired() async {
         timer = nil
-        do { try commitPending() } catch {
-            options.log("background commit of \(pending.count) items failed: \(error)")
-            deferredError = error
+        await submitPending()
+    }
+
+    /// Commits everything pending, plus accumulated hit/miss counters and last-used times, and
+    /// returns when it is durable.
+    public func flush() async throws {
+        await submitPending(evenIfEmpty: true)
+        while outstanding > 0 { await withCheckedContinuation { capacityWaiters.append($0) } }
+        if let e = deferredError { deferredError = nil; throw e }
+    }
+
+    /// Runs `body` on the commit queue after every batch handed over before it.
+    func runSerially<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in committer.async { c.resume(with: Result { try body() }) } }
+    }
+
+    private func submitPending(evenIfEmpty: Bool = false) async {
+        timer?.cancel(); timer = nil
+        guard !pending.isEmpty || evenIfEmpty else { return }
+        while outstanding >= maxOutstanding { await withCheckedContinuation { capacityWaiters.append($0) } }
+        let batch = pending
+        pending = []
+        outstanding += 1
+        let (environment, usage, options) = (self.environment, self.usage, self.options)
+        committer.async {
+            let result = Result { try Self.commit(batch, environment: environment, usage: usage, options: options) }
+            Task { await self.finished(batch, result) }
         }
     }
 
-    /// Commits everything pending, plus accumulated hit/miss counters and last-used times.
-    public func flush() throws {
-        if let e = deferredError { deferredError = nil; throw e }
-        try commitPending()
+    private func finished(_ batch: [Item], _ result: Result<Void, Error>) {
+        outstanding -= 1
+        if case .failure(let error) = result {
+            options.log("commit of \(batch.count) items to \(environment.path) failed: \(error)")
+            deferredError = error
+            pending.insert(contentsOf: batch, at: 0)  // kept for the next attempt
+        }
+        let waiters = capacityWaiters
+        capacityWaiters = []
+        for w in waiters { w.resume() }
     }
 
-    private func commitPending() throws {
-        timer?.cancel(); timer = nil
-        let batch = pending
+    /// One batch = one write transaction: blobs first, then the records naming them, then
+    /// done-records, counters and last-used times.
+    private static func commit(_ batch: [Item], environment: LMDBEnvironment, usage: UsageLog, options: CacheOptions) throws {
         let (counts, touched) = usage.drain()
         let suspects = usage.takeSuspects()
-        guard !batch.isEmpty || !counts.isEmpty || !touched.isEmpty else { return }
+        guard !batch.isEmpty || !counts.isEmpty || !touched.isEmpty else { usage.restoreSuspects(suspects); return }
         let report: CommitReport
         var repaired: Set<Digest> = []
         do {
@@ -105,7 +143,6 @@ public actor CacheWriter {
             usage.restoreSuspects(suspects)
             throw error
         }
-        pending.removeFirst(batch.count)
         usage.restoreSuspects(suspects.subtracting(repaired))
         options.onCommit?(report)
     }

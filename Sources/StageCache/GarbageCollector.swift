@@ -86,10 +86,11 @@ enum GarbageCollector {
 
 extension CacheWriter {
     /// Commits what is pending, then collects garbage in one write transaction.
-    public func collectGarbage(_ policy: GCPolicy, dropRuns: [String] = []) throws -> GCReport {
-        try flush()
-        return try environmentForMaintenance.write { txn in
-            try GarbageCollector.collect(in: txn, policy: policy, dropRuns: dropRuns)
+    public func collectGarbage(_ policy: GCPolicy, dropRuns: [String] = []) async throws -> GCReport {
+        try await flush()
+        let environment = environmentForMaintenance
+        return try await runSerially {
+            try environment.write { txn in try GarbageCollector.collect(in: txn, policy: policy, dropRuns: dropRuns) }
         }
     }
 }
