@@ -219,3 +219,19 @@ public final class CacheStore: Sendable {
     /// Current map size in bytes (grows on demand).
     public var mapSize: Int { environment.mapSize }
 }
+
+extension CacheStore {
+    /// Record keys whose hex starts with `prefix` (at least 6 hex digits), for `explain`.
+    public func recordKeys(matchingPrefix prefix: String) throws -> [Digest] {
+        let p = prefix.lowercased()
+        if let exact = Digest(hex: p) { return try record(exact) == nil ? [] : [exact] }
+        guard p.count >= 6, p.allSatisfy(\.isHexDigit) else {
+            throw CacheError.invalidArgument("\"\(prefix)\" is not a key: give 64 hex digits or a prefix of at least 6")
+        }
+        var matches: [Digest] = []
+        try environment.scan(.records, pageSize: 4096) { k, _ in
+            if k.count == 32 { let d = Digest(bytes: k); if d.hex.hasPrefix(p) { matches.append(d) } }
+        }
+        return matches
+    }
+}
