@@ -65,7 +65,7 @@ final class ProcessTests: XCTestCase {
         var killedMidway = 0
         for round in 0..<20 {
             let (child, out) = try launch(dir, seed: round, count: 100_000)
-            let delay = 20_000 + Int(rng.next() % 400_000)  // 20–420 ms
+            let delay = 50_000 + Int(rng.next() % 500_000)  // 50–550 ms: from before the first commit to mid-stream
             usleep(UInt32(delay))
             kill(child.processIdentifier, SIGKILL)
             let data = out.fileHandleForReading.readDataToEndOfFile()
