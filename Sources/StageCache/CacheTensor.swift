@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 #if _endian(big)
 #error("the cache's canonical content is little-endian and is hashed straight from memory")
 #endif
@@ -66,7 +72,9 @@ public struct CacheTensor: Sendable {
     /// Same dtype, shape and bytes (NaN payloads compared as bits, -0.0 ≠ 0.0).
     public func isBitwiseEqual(to other: CacheTensor) -> Bool {
         dtype == other.dtype && shape == other.shape
-            && withContentBytes { a in other.withContentBytes { b in a.elementsEqual(b) } }
+            && withContentBytes { a in other.withContentBytes { b in
+                a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+            } }
     }
 
     /// The values the float16 lossy codec will give back. A pipeline that stores a stage lossily uses
