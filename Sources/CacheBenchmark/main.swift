@@ -25,6 +25,12 @@ defer { try? FileManager.default.removeItem(atPath: baseDir) }
 
 func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 }
+/// CPU seconds used by this process (all threads, user + system): a load-independent cost figure
+/// on a shared machine where wall-clock throughput depends on what else is running.
+func cpuSeconds() -> Double {
+    var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+}
 struct Summary { let median: Double, p90: Double }
 func summarize(_ samples: [Double]) -> Summary {
     let s = samples.sorted()
@@ -229,6 +235,7 @@ for (ci, c) in cases.enumerated() {
     let rawMB = Double(c.tensor.byteCount * itemCount) / 1e6
 
     // Writes: ours batched (commit every 16 items, fsync per commit), npy one fsync'd file per item.
+    let cw0 = cpuSeconds()
     let tw0 = now()
     var encodeNs: UInt64 = 0
     for i in 0..<itemCount {
@@ -239,11 +246,14 @@ for (ci, c) in cases.enumerated() {
     }
     try await cache.flush()
     let ourWrite = ms(now() - tw0)
+    let ourWriteCPU = cpuSeconds() - cw0
     let npyDir = baseDir + "/npy\(ci)"
     try FileManager.default.createDirectory(atPath: npyDir, withIntermediateDirectories: true)
+    let cn0 = cpuSeconds()
     let tn0 = now()
     for i in 0..<itemCount { try Npy.write(inputs[i], to: npyDir + "/item\(i).npy") }
     let npyWrite = ms(now() - tn0)
+    let npyWriteCPU = cpuSeconds() - cn0
 
     // Hit latency: get + verify + decode into a fresh tensor, warm page cache for both; 3 passes interleaved.
     var ours: [Double] = [], npy: [Double] = []
@@ -265,6 +275,7 @@ for (ci, c) in cases.enumerated() {
     }
     let o = summarize(ours)
     print("\(c.name)")
+    print("  put CPU: \(f(ourWriteCPU * 1000 / Double(itemCount), 2)) ms per item (\(f(rawMB / ourWriteCPU, 0)) MB per CPU-second, both cores count)   npy write CPU: \(f(npyWriteCPU * 1000 / Double(itemCount), 2)) ms per item")
     print("  put (batched, commit+fsync per 16): \(f(rawMB / (ourWrite / 1000), 1)) MB/s raw (encode \(f(ms(encodeNs) / Double(itemCount), 2)) ms/item)   npy write+fsync: \(f(rawMB / (npyWrite / 1000), 1)) MB/s   throughput ours/npy \(f(npyWrite / ourWrite))")
     if c.isFloat {
         let n = summarize(npy)
