@@ -57,7 +57,11 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Benchmarks (executables, not tests): they print ratios against a peer measured in the same run.
-        .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
+        .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache", "CZstd"], path: "Sources/CacheBenchmark",
+                          swiftSettings: swiftSettings),
+
+        // Child process for the StageCache crash / two-writer tests (killed with SIGKILL mid-batch).
+        .executableTarget(name: "CacheStressWriter", dependencies: ["StageCache"], path: "Sources/CacheStressWriter",
                           swiftSettings: swiftSettings),
         .executableTarget(name: "HieraBenchmark", dependencies: ["Models", "Checkpoint", "Tensor"],
                           path: "Sources/HieraBenchmark", swiftSettings: swiftSettings),
@@ -70,7 +74,8 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Tensor", "FixtureSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FixtureSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB", "CacheStressWriter", "FixtureSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport"], swiftSettings: swiftSettings),
     ]
 )
