@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FixtureSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB", "CacheStressWriter", "FixtureSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport", "Pipeline", "Checkpoint", "Tensor"],
+                    swiftSettings: swiftSettings),
     ]
 )
