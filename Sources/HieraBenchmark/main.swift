@@ -100,3 +100,30 @@ let torchFlops = trunkFlops(encoder.trunk, size: size, paddedProjections: true) 
 print(String(format: "info: trunk GEMM work %.1f GFLOP as computed here (qkv/proj on real tokens), %.1f GFLOP as PyTorch computes it", swiftFlops, torchFlops))
 measure("trunk", gflop: swiftFlops) { _ = encoder.trunk(normalized) }
 measure("encoder", gflop: swiftFlops) { _ = encoder(image: image) }
+
+// Per-block breakdown (one pass after the timed runs), to see where the time goes.
+if ProcessInfo.processInfo.environment["HIERA_PROFILE"] == "1" {
+    var x = encoder.trunk.patchEmbed(normalized)
+    for (i, block) in encoder.trunk.blocks.enumerated() {
+        let s = block.spec
+        let t = seconds { x = block(x) }
+        print(String(format: "profile: block %2d %4d->%4d window %2d pool %d  %.3f s", i, s.dim, s.dimOut, s.window, s.poolsQuery ? 1 : 0, t))
+    }
+}
+
+// Inside-block breakdown for a few representative blocks (the public pieces the block runs).
+if ProcessInfo.processInfo.environment["HIERA_PROFILE"] == "1" {
+    var x = encoder.trunk.patchEmbed(normalized)
+    for (i, block) in encoder.trunk.blocks.enumerated() {
+        if [0, 1, 4, 7, 15].contains(i) {
+            var normed = x.data, attended = x, out = x.data
+            let tn = seconds { normed = block.norm1(x.data) }
+            let map = TokenMap(data: normed, height: x.height, width: x.width)
+            let ta = seconds { attended = block.attn(map, window: block.spec.window) }
+            let tm = seconds { out = block.mlp(attended.data) }
+            _ = out
+            print(String(format: "profile: block %2d norm1 %.4f attn(qkv+attn+proj) %.4f mlp %.4f", i, tn, ta, tm))
+        }
+        x = block(x)
+    }
+}
