@@ -69,10 +69,7 @@ public struct MultiScaleBlock: Sendable {
         out.data.withUnsafeMutableBufferPointer { o in
             attended.data.withUnsafeBufferPointer { a in HieraKernels.add(a.baseAddress!, into: o.baseAddress!, count: o.count) }
         }
-        let branch = mlp(norm2(out.data))
-        out.data.withUnsafeMutableBufferPointer { o in
-            branch.withUnsafeBufferPointer { b in HieraKernels.add(b.baseAddress!, into: o.baseAddress!, count: o.count) }
-        }
+        feedForwardResidual(&out.data)
         return out
     }
 }
