@@ -108,7 +108,14 @@ let swiftFlops = trunkFlops(encoder.trunk, size: size, paddedProjections: false)
 let torchFlops = trunkFlops(encoder.trunk, size: size, paddedProjections: true) / 1e9
 print(String(format: "info: trunk GEMM work %.1f GFLOP as computed here (qkv/proj on real tokens), %.1f GFLOP as PyTorch computes it", swiftFlops, torchFlops))
 measure("trunk", gflop: swiftFlops) { _ = encoder.trunk(normalized) }
-measure("encoder", gflop: swiftFlops) { _ = encoder(image: image) }
+// The neck's four 1×1 lateral convs to 256 channels and conv_s0 / conv_s1.
+let neckFlops: Double = {
+    var total = 0.0, h = size / 4
+    for c in encoder.trunk.config.stageDims { total += 2.0 * Double(h * h * c * 256); h /= 2 }
+    let (h0, h1) = (size / 4, size / 8)
+    return (total + 2.0 * Double(h0 * h0 * 256 * 32) + 2.0 * Double(h1 * h1 * 256 * 64)) / 1e9
+}()
+measure("encoder", gflop: swiftFlops + neckFlops) { _ = encoder(image: image) }
 
 // Per-block breakdown (one pass after the timed runs), to see where the time goes.
 if ProcessInfo.processInfo.environment["HIERA_PROFILE"] == "1" {
@@ -134,13 +141,15 @@ if ProcessInfo.processInfo.environment["HIERA_PROFILE"] == "1" {
     var x = encoder.trunk.patchEmbed(normalized)
     for (i, block) in encoder.trunk.blocks.enumerated() {
         if [0, 1, 4, 7, 15].contains(i) {
-            var normed = x.data, attended = x, out = x.data
-            let tn = seconds { normed = block.norm1(x.data) }
+            var normed = x.data, attended = x, qkv = x.data
+            func cpu(_ body: () -> Void) -> Double { let c0 = cpuSeconds(); body(); return cpuSeconds() - c0 }
+            let tn = cpu { normed = block.norm1(x.data) }
             let map = TokenMap(data: normed, height: x.height, width: x.width)
-            let ta = seconds { attended = block.attn(map, window: block.spec.window) }
-            let tm = seconds { out = block.mlp(attended.data) }
-            _ = out
-            print(String(format: "profile: block %2d norm1 %.4f attn(qkv+attn+proj) %.4f mlp %.4f", i, tn, ta, tm))
+            let tq = cpu { qkv = normed.linear(weight: block.attn.qkv.weight, bias: block.attn.qkv.bias) }
+            _ = qkv
+            let ta = cpu { attended = block.attn(map, window: block.spec.window) }
+            let tm = cpu { var y = attended.data; block.feedForwardResidual(&y) }
+            print(String(format: "profile: block %2d cpu s: norm1 %.4f qkv-gemm %.4f attn(qkv+attn+proj) %.4f norm2+mlp+add %.4f", i, tn, tq, ta, tm))
         }
         x = block(x)
     }

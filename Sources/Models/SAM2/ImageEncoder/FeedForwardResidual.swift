@@ -9,7 +9,7 @@ extension MultiScaleBlock {
     /// matrix is small enough that re-packing it per chunk is cheap. On the small deep maps the
     /// weights are large (fc1 of stage 3 is 2.4 MB) and the hidden activations fit in cache, so
     /// whole-map multi-threaded GEMMs win there.
-    func feedForwardResidual(_ x: inout Tensor) {
+    public func feedForwardResidual(_ x: inout Tensor) {
         let rows = x.shape[0], dim = x.shape[1]
         let fc1 = mlp.layers[0], fc2 = mlp.layers[1]
         let hiddenWidth = fc1.outFeatures
