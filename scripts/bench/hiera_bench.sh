@@ -24,7 +24,7 @@ fi
 SWIFT_BIN=.build-hiera/release/HieraBenchmark
 
 median_of() { # best median among lines on stdin matching $1
-    grep "$1" | sed -n 's/.*median=\([0-9.]*\)s.*/\1/p' | sort -g | head -1
+    grep "^[a-z]*: .*$1" | sed -n 's/.*median=\([0-9.]*\)s.*/\1/p' | sort -g | head -1
 }
 swift_lines=""; torch_lines=""
 for round in $(seq "$ROUNDS"); do
@@ -34,7 +34,7 @@ done
 swift_s=$(printf '%s' "$swift_lines" | median_of " trunk ")
 swift_enc=$(printf '%s' "$swift_lines" | median_of " encoder ")
 torch_s=$(printf '%s' "$torch_lines" | median_of " trunk ")
-swift_gflop=$(printf '%s' "$swift_lines" | grep -m1 ' trunk ' | sed -n 's/.*gemm=\([0-9.]*\) GFLOP.*/\1/p')
+swift_gflop=$(printf '%s' "$swift_lines" | grep -m1 '^swift: .* trunk ' | sed -n 's/.*gemm=\([0-9.]*\) GFLOP.*/\1/p')
 torch_gflop=$(printf '%s' "$swift_lines" | grep -m1 '^info' | sed -n 's/.*, \([0-9.]*\) GFLOP as PyTorch.*/\1/p')
 swift_rss=$(printf '%s' "$swift_lines" | sed -n 's/.*peak_rss=\([0-9]*\) MB.*/\1/p' | sort -g | tail -1)
 torch_rss=$(printf '%s' "$torch_lines" | sed -n 's/.*peak_rss=\([0-9]*\) MB.*/\1/p' | sort -g | tail -1)

@@ -76,3 +76,31 @@ enum HieraKernels {
         }
     }
 }
+
+extension HieraKernels {
+    /// One row of `nn.LayerNorm` (biased variance, two passes), the arithmetic of
+    /// `Normalization.layerNorm` for callers that are already on a worker thread.
+    @inline(__always)
+    static func layerNormRow(_ x: UnsafePointer<Float>, dim: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                             eps: Float, into y: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeRawPointer(x)
+        let vectorEnd = dim & ~7
+        var acc = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i < vectorEnd { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+        var sum = acc.sum()
+        while i < dim { sum += x[i]; i += 1 }
+        let mean = sum / Float(dim)
+        var accSq = SIMD8<Float>(repeating: 0)
+        i = 0
+        while i < vectorEnd {
+            let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - mean
+            accSq.addProduct(d, d)
+            i += 8
+        }
+        var sq = accSq.sum()
+        while i < dim { let d = x[i] - mean; sq += d * d; i += 1 }
+        let rstd = 1 / (sq / Float(dim) + eps).squareRoot()
+        for j in 0..<dim { y[j] = (x[j] - mean) * rstd * weight[j] + bias[j] }
+    }
+}

@@ -29,7 +29,7 @@ public struct MultiScaleBlock: Sendable {
         /// pass over memory).
         public func callAsFunction(_ x: Tensor) -> Tensor {
             var hidden = x.linear(weight: layers[0].weight, bias: layers[0].bias)
-            hidden.withUnsafeMutableBufferPointer { Activations.geluInPlace($0.baseAddress!, count: $0.count) }
+            hidden.withUnsafeMutableBufferPointer { HieraVectorMath.parallelGeluInPlace($0.baseAddress!, count: $0.count) }
             return hidden.linear(weight: layers[1].weight, bias: layers[1].bias)
         }
     }
@@ -69,10 +69,7 @@ public struct MultiScaleBlock: Sendable {
         out.data.withUnsafeMutableBufferPointer { o in
             attended.data.withUnsafeBufferPointer { a in HieraKernels.add(a.baseAddress!, into: o.baseAddress!, count: o.count) }
         }
-        let branch = mlp(norm2(out.data))
-        out.data.withUnsafeMutableBufferPointer { o in
-            branch.withUnsafeBufferPointer { b in HieraKernels.add(b.baseAddress!, into: o.baseAddress!, count: o.count) }
-        }
+        feedForwardResidual(&out.data)
         return out
     }
 }
