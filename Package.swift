@@ -50,6 +50,8 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Benchmarks (executables, not tests): they print ratios against a peer measured in the same run.
+        .executableTarget(name: "DINOv2Benchmark", dependencies: ["Models", "Checkpoint", "Tensor"],
+                          path: "Sources/DINOv2Benchmark", swiftSettings: swiftSettings),
         .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache"], path: "Sources/CacheBenchmark",
                           swiftSettings: swiftSettings),
 

@@ -7,7 +7,8 @@ public enum Softmax {
         let vectorEnd = count & ~7
         var maxVector = SIMD8<Float>(repeating: -.infinity)
         var i = 0
-        while i < vectorEnd { maxVector = pointwiseMax(maxVector, x.loadVector(at: i)); i += 8 }
+        // Compare-and-select: the generic `pointwiseMax` is a per-lane loop on this toolchain.
+        while i < vectorEnd { let v = x.loadVector(at: i); maxVector = maxVector.replacing(with: v, where: v .> maxVector); i += 8 }
         var maximum = maxVector.max()
         while i < count { maximum = Swift.max(maximum, x[i]); i += 1 }
         let shift = maximum * scale

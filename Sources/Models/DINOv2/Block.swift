@@ -71,7 +71,7 @@ extension DinoVisionTransformer {
             }
         }
 
-        var hiddenWidth: Int {
+        public var hiddenWidth: Int {
             switch self {
             case .mlp(let fc1, _): return fc1.outFeatures
             case .swiglu(let w12, _): return w12.outFeatures
