@@ -10,6 +10,11 @@ let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let cpuFlags: [SwiftSetting] = []
 #endif
 let swiftSettings: [SwiftSetting] = cpuFlags
+#if arch(x86_64)
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let avx512Flags: [SwiftSetting] = []
+#endif
 
 let package = Package(
     name: "fssam",
@@ -29,7 +34,10 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Model arithmetic.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: swiftSettings),
+        // AVX-512 GEMM kernels, built for an AVX-512 CPU and only entered after a run-time CPU check
+        // (Tensor's PackedLinearWeights); everything else stays on the haswell baseline.
+        .target(name: "TensorAVX512", swiftSettings: avx512Flags),
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: swiftSettings),
         .target(name: "Models", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
 

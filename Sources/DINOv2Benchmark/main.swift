@@ -100,6 +100,13 @@ if ProcessInfo.processInfo.environment["FSSAM_BENCH_COMPONENTS"] == "1" {
             AttentionKernel.scaledDotProduct(q: a, ldq: 3 * d, k: a + d, ldk: 3 * d, v: a + 2 * d, ldv: 3 * d,
                                              queries: n, keys: n, heads: d / 64, headDim: 64, scale: 0.125,
                                              output: c, ldo: d) }
+        let packedQKV = PackedLinearWeights(Tensor(shape: [3 * d, d], repeating: 0.02))
+        let packedFC1 = PackedLinearWeights(Tensor(shape: [hidden, d], repeating: 0.02))
+        let packedFC2 = PackedLinearWeights(Tensor(shape: [d, hidden], repeating: 0.02))
+        print("  packed kernels: \(packedQKV.isPackedForAVX512 ? "AVX-512" : "OpenBLAS")")
+        timeIt("packed qkv", flops: 2.0 * Double(n * 3 * d * d)) { packedQKV.apply(a, rows: n, bias: b, into: c) }
+        timeIt("packed fc1", flops: 2.0 * Double(n * hidden * d)) { packedFC1.apply(a, rows: n, bias: b, into: c) }
+        timeIt("packed fc2", flops: 2.0 * Double(n * hidden * d)) { packedFC2.apply(a, rows: n, bias: b, into: c) }
         timeIt("gelu \(n)x\(hidden)") { Activations.geluInPlace(c, count: n * hidden) }
         timeIt("layernorm \(n)x\(d)") { Normalization.layerNorm(a, rows: n, dim: d, weight: b, bias: b, eps: 1e-6, into: c) }
         timeIt("softmax \(n)x\(n)") { Softmax.rows(c, rows: n, count: n, scale: 0.125) }

@@ -172,3 +172,32 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(hits, [Int](repeating: 1, count: 100))
     }
 }
+
+final class PackedLinearTests: XCTestCase {
+    /// Both kernels (AVX-512 where the CPU has it, OpenBLAS always) against a naive loop, on
+    /// shapes with row/column/K remainders (m % 6, n % 32, k > the 256 K block).
+    func testPackedLinearMatchesNaive() {
+        let (m, n, k) = (13, 45, 300)
+        var seed: UInt64 = 99
+        func next() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(seed >> 40) / Float(1 << 24) - 0.5 }
+        let x = Tensor(shape: [m, k], storage: (0..<(m * k)).map { _ in next() })
+        let w = Tensor(shape: [n, k], storage: (0..<(n * k)).map { _ in next() })
+        let b = Tensor(shape: [n], storage: (0..<n).map { _ in next() })
+        var variants = [false]
+        if CPUFeatures.hasAVX512 { variants.append(true) }
+        for avx512 in variants {
+            let packed = PackedLinearWeights(w, useAVX512: avx512)
+            XCTAssertEqual(packed.isPackedForAVX512, avx512)
+            for bias in [b, nil] as [Tensor?] {
+                let y = packed(x, bias: bias)
+                var worst: Float = 0
+                for r in 0..<m { for o in 0..<n {
+                    var s: Double = Double(bias?[o] ?? 0)
+                    for i in 0..<k { s += Double(x[r, i]) * Double(w[o, i]) }
+                    worst = max(worst, abs(Float(s) - y[r, o]))
+                }}
+                XCTAssertLessThan(worst, 1e-4, "avx512=\(avx512) bias=\(bias != nil)")
+            }
+        }
+    }
+}

@@ -25,31 +25,26 @@ extension DinoVisionTransformer {
         }
     }
 
-    /// `nn.Linear(in, out)` with PyTorch's `[out, in]` weight.
+    /// `nn.Linear(in, out)` with PyTorch's `[out, in]` weight, prepared once for the GEMM kernel
+    /// (packed for AVX-512 where available; see `PackedLinearWeights`).
     public struct Linear: Sendable {
-        public let weight: Tensor
+        public let weight: PackedLinearWeights
         public let bias: Tensor?
-        public var inFeatures: Int { weight.shape[1] }
-        public var outFeatures: Int { weight.shape[0] }
+        public var inFeatures: Int { weight.inFeatures }
+        public var outFeatures: Int { weight.outFeatures }
 
         init(_ w: Weights, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true) throws {
-            weight = try w("weight", shape: [outFeatures, inFeatures])
+            weight = PackedLinearWeights(try w("weight", shape: [outFeatures, inFeatures]))
             bias = hasBias ? try w("bias", shape: [outFeatures]) : nil
         }
 
-        public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
+        public func callAsFunction(_ x: Tensor) -> Tensor { weight(x, bias: bias) }
 
         func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-            weight.withUnsafeBufferPointer { w in
-                if let bias {
-                    bias.withUnsafeBufferPointer { b in
-                        BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: w.baseAddress!, bias: b.baseAddress,
-                                    outFeatures: outFeatures, into: y)
-                    }
-                } else {
-                    BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: w.baseAddress!, bias: nil,
-                                outFeatures: outFeatures, into: y)
-                }
+            if let bias {
+                bias.withUnsafeBufferPointer { b in weight.apply(x, rows: rows, bias: b.baseAddress, into: y) }
+            } else {
+                weight.apply(x, rows: rows, bias: nil, into: y)
             }
         }
     }

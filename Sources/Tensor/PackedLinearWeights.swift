@@ -1,0 +1,89 @@
+import Foundation
+import TensorAVX512
+
+/// What the running CPU can execute beyond the haswell (AVX2 + FMA) baseline the package is
+/// compiled for.
+public enum CPUFeatures {
+    /// AVX-512 F/BW/DQ/VL (everything `-target-cpu skylake-avx512` may emit), as the kernel
+    /// reports it in /proc/cpuinfo (it hides the flags when the OS does not save zmm state).
+    /// `FSSAM_NO_AVX512=1` turns the AVX-512 kernels off.
+    public static let hasAVX512: Bool = {
+        if ProcessInfo.processInfo.environment["FSSAM_NO_AVX512"] == "1" { return false }
+        #if os(Linux) && arch(x86_64)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        return ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"].allSatisfy(flags.contains)
+        #else
+        return false
+        #endif
+    }()
+}
+
+/// A Linear layer's weight `[outFeatures, inFeatures]`, prepared once for repeated
+/// `y = x·Wᵀ + bias` products. On AVX-512 CPUs the weight is packed into 32-column panels for
+/// the `TensorAVX512` kernel and the original layout is not kept (so weights are not held
+/// twice); elsewhere it is the plain matrix for OpenBLAS.
+public final class PackedLinearWeights: @unchecked Sendable {
+    // Immutable after init; `@unchecked` because the packed buffer is a raw allocation.
+    public let outFeatures: Int
+    public let inFeatures: Int
+    private let plain: Tensor?
+    private let packed: UnsafeMutablePointer<Float>?
+
+    public init(_ weight: Tensor, useAVX512: Bool = CPUFeatures.hasAVX512) {
+        precondition(weight.rank == 2, "a Linear weight is [out, in], got \(weight.shape)")
+        let (n, k) = (weight.shape[0], weight.shape[1])
+        outFeatures = n
+        inFeatures = k
+        if useAVX512 {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: AVX512GEMM.packedCount(n: n, k: k))
+            weight.withUnsafeBufferPointer { AVX512GEMM.pack($0.baseAddress!, n: n, k: k, into: buffer) }
+            packed = buffer
+            plain = nil
+        } else {
+            packed = nil
+            plain = weight
+        }
+    }
+
+    deinit { packed?.deallocate() }
+
+    public var isPackedForAVX512: Bool { packed != nil }
+
+    /// `y[rows, out] = x[rows, in]·Wᵀ + bias` (bias optional, `[out]`).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+        guard let packed else {
+            plain!.withUnsafeBufferPointer { w in
+                BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: w.baseAddress!, bias: bias,
+                            outFeatures: outFeatures, into: y)
+            }
+            return
+        }
+        let n = outFeatures
+        if let bias {
+            for r in 0..<rows { (y + r * n).update(from: bias, count: n) }
+        } else {
+            y.update(repeating: 0, count: rows * n)
+        }
+        let panels = (n + AVX512GEMM.panelWidth - 1) / AVX512GEMM.panelWidth
+        nonisolated(unsafe) let (a, b, c) = (x, UnsafePointer(packed), y)
+        let (k, m) = (inFeatures, rows)
+        // Threads split the output columns: each keeps its own weight panels hot in its L2.
+        ComputeThreads.parallelRanges(panels) { range in
+            AVX512GEMM.multiplyAccumulate(a: a, lda: k, m: m, k: k, packed: b, n: n, panelRange: range, c: c, ldc: n)
+        }
+    }
+
+    /// `x [..., in] → [..., out]`.
+    public func callAsFunction(_ x: Tensor, bias: Tensor?) -> Tensor {
+        precondition(x.shape.last == inFeatures, "linear: input \(x.shape) does not match weight [\(outFeatures), \(inFeatures)]")
+        precondition(bias == nil || bias!.count == outFeatures, "linear: bias \(bias!.shape) for \(outFeatures) outputs")
+        let rows = x.count / max(inFeatures, 1)
+        return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures]) { out in
+            x.withUnsafeBufferPointer { px in
+                withOptionalPointers(bias, nil) { b, _ in apply(px.baseAddress!, rows: rows, bias: b, into: out.baseAddress!) }
+            }
+        }
+    }
+}

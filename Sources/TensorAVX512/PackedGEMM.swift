@@ -1,0 +1,117 @@
+/// An AVX-512 single-precision GEMM for `C[M, N] (+)= A[M, K] · Wᵀ` with `W [N, K]` packed once
+/// into 32-column panels (the layout of a Linear layer's weight, which never changes).
+///
+/// This module is compiled with `-target-cpu skylake-avx512` so `SIMD16<Float>` maps onto one
+/// zmm register. Nothing here may run unless the CPU has AVX-512F (the caller, `Tensor`'s
+/// `PackedLinearWeights`, checks at run time); every entry point is `@inline(never)` so no
+/// AVX-512 instruction is inlined into code built for the baseline CPU.
+public enum AVX512GEMM {
+    public static let panelWidth = 32
+    /// Rows per micro-tile: 6 rows × 2 zmm = 12 accumulators, leaving registers for B and A.
+    public static let tileRows = 6
+    /// K block so one panel slice (kBlock × 32 floats = 32 KB) stays in L1 across all row tiles.
+    public static let kBlock = 256
+
+    /// Packs `w [n, k]` (row-major) into `⌈n/32⌉` panels, each `[k][32]`, zero-padded past `n`.
+    @inline(never)
+    public static func pack(_ w: UnsafePointer<Float>, n: Int, k: Int, into packed: UnsafeMutablePointer<Float>) {
+        let panels = (n + panelWidth - 1) / panelWidth
+        for p in 0..<panels {
+            let dst = packed + p * k * panelWidth
+            for j in 0..<panelWidth {
+                let col = p * panelWidth + j
+                if col < n {
+                    let src = w + col * k
+                    for kk in 0..<k { dst[kk * panelWidth + j] = src[kk] }
+                } else {
+                    for kk in 0..<k { dst[kk * panelWidth + j] = 0 }
+                }
+            }
+        }
+    }
+
+    public static func packedCount(n: Int, k: Int) -> Int { (n + panelWidth - 1) / panelWidth * panelWidth * k }
+
+    /// `C[m, n] = A[m, k]·Wᵀ + C` for the panels `panelRange` (C must already hold the bias or 0).
+    /// Callers split panels across threads; each call is single-threaded.
+    @inline(never)
+    public static func multiplyAccumulate(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int,
+                                          packed: UnsafePointer<Float>, n: Int, panelRange: Range<Int>,
+                                          c: UnsafeMutablePointer<Float>, ldc: Int) {
+        var edgeA = [Float](repeating: 0, count: tileRows * kBlock)
+        var edgeC = [Float](repeating: 0, count: tileRows * panelWidth)
+        edgeA.withUnsafeMutableBufferPointer { edgeA in
+        edgeC.withUnsafeMutableBufferPointer { edgeC in
+            let ea = edgeA.baseAddress!, ec = edgeC.baseAddress!
+            var k0 = 0
+            while k0 < k {
+                let kc = min(kBlock, k - k0)
+                for p in panelRange {
+                    let b = packed + p * k * panelWidth + k0 * panelWidth
+                    let col0 = p * panelWidth
+                    let cols = min(panelWidth, n - col0)
+                    var row = 0
+                    while row < m {
+                        let rows = min(tileRows, m - row)
+                        if rows == tileRows && cols == panelWidth {
+                            kernel6x32(k: kc, a: a + row * lda + k0, lda: lda, b: b, c: c + row * ldc + col0, ldc: ldc)
+                        } else {
+                            // Edge tile: zero-padded copies, full kernel, copy back the valid part.
+                            for r in 0..<tileRows {
+                                for kk in 0..<kc { ea[r * kBlock + kk] = r < rows ? a[(row + r) * lda + k0 + kk] : 0 }
+                                for j in 0..<panelWidth {
+                                    ec[r * panelWidth + j] = (r < rows && j < cols) ? c[(row + r) * ldc + col0 + j] : 0
+                                }
+                            }
+                            kernel6x32(k: kc, a: ea, lda: kBlock, b: b, c: ec, ldc: panelWidth)
+                            for r in 0..<rows { for j in 0..<cols { c[(row + r) * ldc + col0 + j] = ec[r * panelWidth + j] } }
+                        }
+                        row += tileRows
+                    }
+                }
+                k0 += kc
+            }
+        }}
+    }
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+
+    /// 6×32 micro-kernel: `c[6, 32] += a[6, k] · b[k, 32]` with `b` a packed panel slice.
+    @inline(never)
+    static func kernel6x32(k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                           c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let c0 = UnsafePointer(c), c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc
+        var r00 = load(c0), r01 = load(c0 + 16)
+        var r10 = load(c1), r11 = load(c1 + 16)
+        var r20 = load(c2), r21 = load(c2 + 16)
+        var r30 = load(c3), r31 = load(c3 + 16)
+        var r40 = load(c4), r41 = load(c4 + 16)
+        var r50 = load(c5), r51 = load(c5 + 16)
+        let a0 = a, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
+        var bp = b
+        for kk in 0..<k {
+            let b0 = load(bp), b1 = load(bp + 16)
+            var x = SIMD16<Float>(repeating: a0[kk]); r00.addProduct(x, b0); r01.addProduct(x, b1)
+            x = SIMD16<Float>(repeating: a1[kk]); r10.addProduct(x, b0); r11.addProduct(x, b1)
+            x = SIMD16<Float>(repeating: a2[kk]); r20.addProduct(x, b0); r21.addProduct(x, b1)
+            x = SIMD16<Float>(repeating: a3[kk]); r30.addProduct(x, b0); r31.addProduct(x, b1)
+            x = SIMD16<Float>(repeating: a4[kk]); r40.addProduct(x, b0); r41.addProduct(x, b1)
+            x = SIMD16<Float>(repeating: a5[kk]); r50.addProduct(x, b0); r51.addProduct(x, b1)
+            bp += 32
+        }
+        store(r00, c); store(r01, c + 16)
+        store(r10, c + ldc); store(r11, c + ldc + 16)
+        store(r20, c + 2 * ldc); store(r21, c + 2 * ldc + 16)
+        store(r30, c + 3 * ldc); store(r31, c + 3 * ldc + 16)
+        store(r40, c + 4 * ldc); store(r41, c + 4 * ldc + 16)
+        store(r50, c + 5 * ldc); store(r51, c + 5 * ldc + 16)
+    }
+}

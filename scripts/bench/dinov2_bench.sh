@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# DINOv2-B/14 at 560×560, one image: Swift (fssam DINOv2Benchmark) against PyTorch (timm
+# vit_base_patch14_dinov2, pretrained=False) on the same machine with the same thread count.
+# Runs the two alternately ROUNDS times (1 warm-up + 3 timed runs each, median per process) and
+# reports the best median of each, which damps the noise of a shared machine.
+#
+# Usage: scripts/bench/dinov2_bench.sh [threads (default: all cores)] [rounds (default 2)]
+# OPENBLAS_CORETYPE is left as the environment sets it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+THREADS="${1:-$(nproc)}"
+ROUNDS="${2:-2}"
+VENV=.venv-bench
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, timm" 2>/dev/null; then
+    python3 -m venv "$VENV"
+    # Prefer a CPU-only torch wheel (a local one in $PIP_FIND_LINKS, else PyTorch's CPU index):
+    # PyPI's default Linux wheel drags in gigabytes of CUDA libraries.
+    local_wheel=$(ls "${PIP_FIND_LINKS:-/nonexistent}"/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -1 || true)
+    if [ -n "$local_wheel" ]; then
+        "$VENV/bin/pip" install -q "$local_wheel"
+    elif curl -sfI https://download.pytorch.org/whl/cpu/torch/ >/dev/null; then
+        "$VENV/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu
+    else
+        "$VENV/bin/pip" install -q torch
+    fi
+    # Pin the torch just installed, or timm's torchvision dependency would pull a newer CUDA torch.
+    torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
+    "$VENV/bin/pip" install -q timm "torch==$torch_version"
+fi
+
+swift build -c release --scratch-path .build-tensor --product DINOv2Benchmark >/dev/null
+SWIFT_BIN=.build-tensor/release/DINOv2Benchmark
+
+best() { sed -n 's/.*median=\([0-9.]*\)s.*/\1/p' | sort -g | head -1; }
+rss() { sed -n 's/.*peak_rss=\([0-9]*\) MB.*/\1/p' | sort -g | tail -1; }
+swift_lines=""; torch_lines=""
+for round in $(seq "$ROUNDS"); do
+    s=$("$SWIFT_BIN" --threads "$THREADS" --runs 3); echo "$s"; swift_lines+="$s"$'\n'
+    t=$("$VENV/bin/python" scripts/bench/dinov2_peer.py --threads "$THREADS" --runs 3); echo "$t"; torch_lines+="$t"$'\n'
+done
+swift_s=$(printf '%s' "$swift_lines" | best); torch_s=$(printf '%s' "$torch_lines" | best)
+swift_rss=$(printf '%s' "$swift_lines" | rss); torch_rss=$(printf '%s' "$torch_lines" | rss)
+echo "summary: threads=$THREADS cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\" OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+awk -v s="$swift_s" -v t="$torch_s" -v sr="$swift_rss" -v tr="$torch_rss" 'BEGIN {
+    g = 367.9   # GEMM GFLOP of ViT-B/14 at 560 (both programs print it)
+    printf "summary: swift %.3f s (%.1f GFLOP/s, peak RSS %d MB) | pytorch %.3f s (%.1f GFLOP/s, peak RSS %d MB) | ratio swift/pytorch %.3f (target <= 0.9)\n", s, g / s, sr, t, g / t, tr, s / t
+}'
