@@ -107,6 +107,13 @@ if ProcessInfo.processInfo.environment["FSSAM_BENCH_COMPONENTS"] == "1" {
         timeIt("packed qkv", flops: 2.0 * Double(n * 3 * d * d)) { packedQKV.apply(a, rows: n, bias: b, into: c) }
         timeIt("packed fc1", flops: 2.0 * Double(n * hidden * d)) { packedFC1.apply(a, rows: n, bias: b, into: c) }
         timeIt("packed fc2", flops: 2.0 * Double(n * hidden * d)) { packedFC2.apply(a, rows: n, bias: b, into: c) }
+        let scoresW = PackedLinearWeights(Tensor(shape: [n, 64], repeating: 0.02))
+        let pvW = PackedLinearWeights(Tensor(shape: [64, n], repeating: 0.02))
+        timeIt("12x scores-shaped gemm", flops: 12 * 2.0 * Double(n * n * 64)) {
+            for _ in 0..<12 { scoresW.apply(a, rows: n, bias: nil, into: c) } }
+        timeIt("12x pv-shaped gemm", flops: 12 * 2.0 * Double(n * n * 64)) {
+            for _ in 0..<12 { pvW.apply(a, rows: n, bias: nil, into: c) } }
+        timeIt("12x softmax rows", flops: 0) { for _ in 0..<12 { Softmax.rows(c, rows: n, count: n, scale: 0.125) } }
         timeIt("gelu \(n)x\(hidden)") { Activations.geluInPlace(c, count: n * hidden) }
         timeIt("layernorm \(n)x\(d)") { Normalization.layerNorm(a, rows: n, dim: d, weight: b, bias: b, eps: 1e-6, into: c) }
         timeIt("softmax \(n)x\(n)") { Softmax.rows(c, rows: n, count: n, scale: 0.125) }

@@ -30,6 +30,23 @@ public enum AVX512GEMM {
         }
     }
 
+    /// Packs a row-major `b [k, n]` (row stride `ldb`) so that `A·b` can run as `A·Wᵀ` with
+    /// `W = bᵀ`: the same panel layout as `pack`, read without a transpose.
+    @inline(never)
+    public static func packRows(_ b: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, into packed: UnsafeMutablePointer<Float>) {
+        let panels = (n + panelWidth - 1) / panelWidth
+        for p in 0..<panels {
+            let dst = packed + p * k * panelWidth
+            let col0 = p * panelWidth, cols = min(panelWidth, n - col0)
+            for kk in 0..<k {
+                let src = b + kk * ldb + col0
+                let row = dst + kk * panelWidth
+                for j in 0..<cols { row[j] = src[j] }
+                for j in cols..<panelWidth { row[j] = 0 }
+            }
+        }
+    }
+
     public static func packedCount(n: Int, k: Int) -> Int { (n + panelWidth - 1) / panelWidth * panelWidth * k }
 
     /// `C[m, n] = A[m, k]·Wᵀ + C` for the panels `panelRange` (C must already hold the bias or 0).

@@ -14,19 +14,10 @@ VENV=.venv-bench
 
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, timm" 2>/dev/null; then
     python3 -m venv "$VENV"
-    # Prefer a CPU-only torch wheel (a local one in $PIP_FIND_LINKS, else PyTorch's CPU index):
-    # PyPI's default Linux wheel drags in gigabytes of CUDA libraries.
-    local_wheel=$(ls "${PIP_FIND_LINKS:-/nonexistent}"/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -1 || true)
-    if [ -n "$local_wheel" ]; then
-        "$VENV/bin/pip" install -q "$local_wheel"
-    elif curl -sfI https://download.pytorch.org/whl/cpu/torch/ >/dev/null; then
-        "$VENV/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu
-    else
-        "$VENV/bin/pip" install -q torch
-    fi
-    # Pin the torch just installed, or timm's torchvision dependency would pull a newer CUDA torch.
-    torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
-    "$VENV/bin/pip" install -q timm "torch==$torch_version"
+    # Plain PyPI torch + timm (timm needs torchvision, and PyPI's torchvision only loads against
+    # PyPI's torch build; a CPU-only torch wheel breaks `import timm`). The CPU kernels are the
+    # same in either build; the CUDA build maps more shared libraries, which shows in its RSS.
+    "$VENV/bin/pip" install -q torch timm numpy
 fi
 
 swift build -c release --scratch-path .build-tensor --product DINOv2Benchmark >/dev/null
