@@ -30,6 +30,10 @@ for round in $(seq "$ROUNDS"); do
     s=$("$SWIFT_BIN" --threads "$THREADS" --runs 3); echo "$s"; swift_lines+="$s"$'\n'
     t=$("$VENV/bin/python" scripts/bench/dinov2_peer.py --threads "$THREADS" --runs 3); echo "$t"; torch_lines+="$t"$'\n'
 done
+# The AVX2/OpenBLAS path that CPUs without AVX-512 take, for reference (not in the ratio).
+if grep -qw avx512f /proc/cpuinfo; then
+    echo "swift without AVX-512 (FSSAM_NO_AVX512=1): $(FSSAM_NO_AVX512=1 "$SWIFT_BIN" --threads "$THREADS" --runs 3)"
+fi
 swift_s=$(printf '%s' "$swift_lines" | best); torch_s=$(printf '%s' "$torch_lines" | best)
 swift_rss=$(printf '%s' "$swift_lines" | rss); torch_rss=$(printf '%s' "$torch_lines" | rss)
 echo "summary: threads=$THREADS cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\" OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
