@@ -16,10 +16,10 @@ public enum AttentionKernel {
     public static func scaledDotProduct(
         q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int, v: UnsafePointer<Float>, ldv: Int,
         queries: Int, keys: Int, heads: Int, headDim: Int, valueDim: Int? = nil, scale: Float,
-        output: UnsafeMutablePointer<Float>, ldo: Int
+        output: UnsafeMutablePointer<Float>, ldo: Int, useAVX512: Bool = CPUFeatures.hasAVX512
     ) {
         let dv = valueDim ?? headDim
-        if CPUFeatures.hasAVX512 {
+        if useAVX512 {
             scaledDotProductAVX512(q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, queries: queries, keys: keys,
                                    heads: heads, headDim: headDim, valueDim: dv, scale: scale, output: output, ldo: ldo)
             return
@@ -106,7 +106,8 @@ extension AttentionKernel {
 extension Tensor {
     /// `F.scaled_dot_product_attention(q, k, v)` for `q [B, H, Nq, D]`, `k [B, H, Nk, D]`,
     /// `v [B, H, Nk, Dv]`; the default scale is 1/√D.
-    public static func scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, scale: Float? = nil) -> Tensor {
+    public static func scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, scale: Float? = nil,
+                                                 useAVX512: Bool = CPUFeatures.hasAVX512) -> Tensor {
         precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention needs [B,H,N,D] tensors, got \(q.shape), \(k.shape), \(v.shape)")
         let (b, h, nq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let nk = k.shape[2], dv = v.shape[3]
@@ -120,7 +121,8 @@ extension Tensor {
                     AttentionKernel.scaledDotProduct(
                         q: pq.baseAddress! + bh * nq * d, ldq: d, k: pk.baseAddress! + bh * nk * d, ldk: d,
                         v: pv.baseAddress! + bh * nk * dv, ldv: dv, queries: nq, keys: nk, heads: 1,
-                        headDim: d, valueDim: dv, scale: s, output: out.baseAddress! + bh * nq * dv, ldo: dv)
+                        headDim: d, valueDim: dv, scale: s, output: out.baseAddress! + bh * nq * dv, ldo: dv,
+                        useAVX512: useAVX512)
                 }
             }}}
         }
