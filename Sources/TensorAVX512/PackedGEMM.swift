@@ -5,6 +5,11 @@
 /// zmm register. Nothing here may run unless the CPU has AVX-512F (the caller, `Tensor`'s
 /// `PackedLinearWeights`, checks at run time); every entry point is `@inline(never)` so no
 /// AVX-512 instruction is inlined into code built for the baseline CPU.
+///
+/// Keep this module free of standard-library generics (Array, Dictionary, …): their
+/// specialisations are emitted as shared (link-once) symbols, and the linker could hand an
+/// AVX-512-compiled copy to baseline callers. `nm` on the object files should list only this
+/// module's own symbols.
 public enum AVX512GEMM {
     public static let panelWidth = 32
     /// Rows per micro-tile: 6 rows × 2 zmm = 12 accumulators, leaving registers for B and A.
@@ -55,11 +60,10 @@ public enum AVX512GEMM {
     public static func multiplyAccumulate(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int,
                                           packed: UnsafePointer<Float>, n: Int, panelRange: Range<Int>,
                                           c: UnsafeMutablePointer<Float>, ldc: Int) {
-        var edgeA = [Float](repeating: 0, count: tileRows * kBlock)
-        var edgeC = [Float](repeating: 0, count: tileRows * panelWidth)
-        edgeA.withUnsafeMutableBufferPointer { edgeA in
-        edgeC.withUnsafeMutableBufferPointer { edgeC in
-            let ea = edgeA.baseAddress!, ec = edgeC.baseAddress!
+        let ea = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * kBlock)
+        let ec = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * panelWidth)
+        defer { ea.deallocate(); ec.deallocate() }
+        do {
             var k0 = 0
             while k0 < k {
                 let kc = min(kBlock, k - k0)
@@ -88,7 +92,7 @@ public enum AVX512GEMM {
                 }
                 k0 += kc
             }
-        }}
+        }
     }
 
     @inline(__always)
