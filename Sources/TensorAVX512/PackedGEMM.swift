@@ -155,35 +155,4 @@ public enum AVX512GEMM {
         store(r10a, c + 10 * ldc); store(r10b, c + 10 * ldc + 16)
         store(r11a, c + 11 * ldc); store(r11b, c + 11 * ldc + 16)
     }
-
-    /// 6×32 micro-kernel: `c[6, 32] += a[6, k] · b[k, 32]` with `b` a packed panel slice.
-    @inline(never)
-    static func kernel6x32(k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
-                           c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let c0 = UnsafePointer(c), c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc
-        var r00 = load(c0), r01 = load(c0 + 16)
-        var r10 = load(c1), r11 = load(c1 + 16)
-        var r20 = load(c2), r21 = load(c2 + 16)
-        var r30 = load(c3), r31 = load(c3 + 16)
-        var r40 = load(c4), r41 = load(c4 + 16)
-        var r50 = load(c5), r51 = load(c5 + 16)
-        let a0 = a, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
-        var bp = b
-        for kk in 0..<k {
-            let b0 = load(bp), b1 = load(bp + 16)
-            var x = SIMD16<Float>(repeating: a0[kk]); r00.addProduct(x, b0); r01.addProduct(x, b1)
-            x = SIMD16<Float>(repeating: a1[kk]); r10.addProduct(x, b0); r11.addProduct(x, b1)
-            x = SIMD16<Float>(repeating: a2[kk]); r20.addProduct(x, b0); r21.addProduct(x, b1)
-            x = SIMD16<Float>(repeating: a3[kk]); r30.addProduct(x, b0); r31.addProduct(x, b1)
-            x = SIMD16<Float>(repeating: a4[kk]); r40.addProduct(x, b0); r41.addProduct(x, b1)
-            x = SIMD16<Float>(repeating: a5[kk]); r50.addProduct(x, b0); r51.addProduct(x, b1)
-            bp += 32
-        }
-        store(r00, c); store(r01, c + 16)
-        store(r10, c + ldc); store(r11, c + ldc + 16)
-        store(r20, c + 2 * ldc); store(r21, c + 2 * ldc + 16)
-        store(r30, c + 3 * ldc); store(r31, c + 3 * ldc + 16)
-        store(r40, c + 4 * ldc); store(r41, c + 4 * ldc + 16)
-        store(r50, c + 5 * ldc); store(r51, c + 5 * ldc + 16)
-    }
 }
