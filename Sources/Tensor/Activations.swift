@@ -43,6 +43,7 @@ extension Tensor {
 
     private func mapped(_ f: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         var out = self
+        guard count > 0 else { return out }
         out.withUnsafeMutableBufferPointer { f($0.baseAddress!, $0.count) }
         return out
     }

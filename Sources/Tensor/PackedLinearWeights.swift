@@ -61,16 +61,18 @@ public final class PackedLinearWeights: @unchecked Sendable {
             return
         }
         let n = outFeatures
-        if let bias {
-            for r in 0..<rows { (y + r * n).update(from: bias, count: n) }
-        } else {
-            y.update(repeating: 0, count: rows * n)
-        }
         let panels = (n + AVX512GEMM.panelWidth - 1) / AVX512GEMM.panelWidth
-        nonisolated(unsafe) let (a, b, c) = (x, UnsafePointer(packed), y)
+        nonisolated(unsafe) let (a, b, c, initial) = (x, UnsafePointer(packed), y, bias)
         let (k, m) = (inFeatures, rows)
-        // Threads split the output columns: each keeps its own weight panels hot in its L2.
+        // Threads split the output columns: each keeps its own weight panels hot in its L2 and
+        // first fills its own columns of C with the bias (the kernel accumulates onto C).
         ComputeThreads.parallelRanges(panels) { range in
+            let col0 = range.lowerBound * AVX512GEMM.panelWidth
+            let cols = min(range.upperBound * AVX512GEMM.panelWidth, n) - col0
+            for r in 0..<m {
+                if let initial { (c + r * n + col0).update(from: initial + col0, count: cols) }
+                else { (c + r * n + col0).update(repeating: 0, count: cols) }
+            }
             AVX512GEMM.multiplyAccumulate(a: a, lda: k, m: m, k: k, packed: b, n: n, panelRange: range, c: c, ldc: n)
         }
     }
