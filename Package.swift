@@ -33,10 +33,11 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
-        // Model arithmetic. FastGEMM holds the AVX-512 kernel and is compiled for AVX-512; Tensor
-        // calls it only after a runtime CPU check (CPUFeatures), so the binary still runs on AVX2.
-        .target(name: "FastGEMM", swiftSettings: avx512Flags),
-        .target(name: "Tensor", dependencies: ["CBLAS", "FastGEMM"], swiftSettings: swiftSettings),
+        // Model arithmetic. TensorAVX512 holds the AVX-512 kernels and is compiled for AVX-512;
+        // Tensor enters it only after a run-time CPU check (CPUFeatures), so the binary still runs
+        // on AVX2 machines.
+        .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: swiftSettings),
+        .target(name: "TensorAVX512", swiftSettings: avx512Flags),
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: swiftSettings),
         .target(name: "Models", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
 
@@ -57,6 +58,8 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Benchmarks (executables, not tests): they print ratios against a peer measured in the same run.
+        .executableTarget(name: "DINOv2Benchmark", dependencies: ["Models", "Checkpoint", "Tensor"],
+                          path: "Sources/DINOv2Benchmark", swiftSettings: swiftSettings),
         .executableTarget(name: "CacheBenchmark", dependencies: ["StageCache", "CZstd"], path: "Sources/CacheBenchmark",
                           swiftSettings: swiftSettings),
 

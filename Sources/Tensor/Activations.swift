@@ -1,9 +1,15 @@
+import TensorAVX512
+
 /// Elementwise activations. The pointer forms work in place (the models fuse them after a GEMM
 /// while the data is still in cache); the `Tensor` forms return new tensors.
 public enum Activations {
     /// Exact erf GELU in place, parallel over chunks.
     public static func geluInPlace(_ data: UnsafeMutablePointer<Float>, count: Int) {
-        chunked(data, count) { p, n in mapInPlace(p, count: n, VectorMath.gelu) }
+        if CPUFeatures.hasAVX512 {
+            chunked(data, count) { p, n in VectorMath16.geluInPlace(p, count: n) }
+        } else {
+            chunked(data, count) { p, n in mapInPlace(p, count: n, VectorMath.gelu) }
+        }
     }
 
     /// `max(x, 0)` in place.
@@ -37,6 +43,7 @@ extension Tensor {
 
     private func mapped(_ f: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         var out = self
+        guard count > 0 else { return out }
         out.withUnsafeMutableBufferPointer { f($0.baseAddress!, $0.count) }
         return out
     }

@@ -1,5 +1,5 @@
 import CBLAS
-import FastGEMM
+import TensorAVX512
 
 /// The one entry point for single-precision matrix products: row-major
 /// `C = alpha · op(A) · op(B) + beta · C`.
@@ -30,7 +30,7 @@ public enum BLAS {
         }
         let large = m * n * k >= smallProduct
         if large && CPUFeatures.hasAVX512 {
-            AVX512GEMM.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
+            GeneralGEMM.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
                              a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
         } else if large && threads > 1 && m >= 2 * 16 {
             // Row slices of C are independent: each worker runs a single-threaded OpenBLAS call.

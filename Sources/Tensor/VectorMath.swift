@@ -7,16 +7,25 @@
 public enum VectorMath {
     public typealias Vector = SIMD8<Float>
 
-    /// e^x, ~1 ulp for x in [-87.3, 88.7]; exactly 0 below that (softmax's masked/underflowing
-    /// terms must vanish, not become tiny denormals).
+    /// e^x, ~1 ulp for x in [-87.3, 88]; exactly 0 below that (softmax's masked/underflowing
+    /// terms must vanish, not become denormals); inputs above 88 are clamped (every caller
+    /// passes x ≤ 0 or |x| small).
+    ///
+    /// Written with compare-and-select and bit tricks only: on this toolchain the generic
+    /// `clamped`, `pointwiseMin/Max` and float→int SIMD conversions compile to per-lane loops
+    /// (10–30× slower than the vector instructions).
     @inline(__always)
     public static func exp(_ input: Vector) -> Vector {
-        let x = input.clamped(lowerBound: Vector(repeating: -87.336544), upperBound: Vector(repeating: 88.3762626647949))
-        // n = round(x / ln 2); r = x - n·ln 2, with ln 2 split in two for precision (Cephes).
-        var fx = x * 1.44269504088896341 + 0.5
-        fx = fx.rounded(.down)
-        var r = x - fx * 0.693359375
-        r = r - fx * -2.12194440e-4
+        let upper = Vector(repeating: 88), lower = Vector(repeating: -87.336544)
+        var x = input.replacing(with: upper, where: input .> upper)
+        x = x.replacing(with: lower, where: x .< lower)
+        // n = round(x / ln 2) with the 1.5·2²³ trick: the sum's low mantissa bits hold n.
+        let magic = Vector(repeating: 12582912)
+        let shifted = x * 1.44269504088896341 + magic
+        let n = shifted - magic
+        // r = x − n·ln 2, with ln 2 split in two for precision (Cephes).
+        var r = x - n * 0.693359375
+        r = r - n * -2.12194440e-4
         var y = Vector(repeating: 1.9875691500e-4)
         y = y * r + 1.3981999507e-3
         y = y * r + 8.3334519073e-3
@@ -24,10 +33,10 @@ public enum VectorMath {
         y = y * r + 1.6666665459e-1
         y = y * r + 5.0000001201e-1
         y = y * (r * r) + r + 1
-        let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
-        let scale = unsafeBitCast(n &<< 23, to: Vector.self)
+        let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        let scale = unsafeBitCast((exponent &+ 127) &<< 23, to: Vector.self)
         let result = y * scale
-        return result.replacing(with: 0, where: input .< -87.336544)
+        return result.replacing(with: 0, where: input .< lower)
     }
 
     /// erf(x) as PyTorch's `Vectorized<float>::erf` (A&S 7.1.26, |error| < 1.5e-7).

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import Checkpoint
 import FixtureSupport
 import Tensor
@@ -67,5 +68,38 @@ final class DINOv2ParityTests: XCTestCase {
         XCTAssertEqual(model(image).shape, [384, 28, 28])
         // Native grid (37): the pos-embed is used as is.
         XCTAssertEqual(model.positionalEmbedding(gridHeight: 37, gridWidth: 37).shape, [1370, 384])
+    }
+}
+
+/// ViT-g's SwiGLU feed-forward (`w12 → silu(x1)·x2 → w3`) against a naive loop; the synthetic
+/// ViT-g (1.1 B weights) is too large for a unit test, so the layer is built from a small dict.
+final class SwiGLUTests: XCTestCase {
+    func testSwiGLUFeedForward() throws {
+        let (d, h, tokens) = (8, 6, 5)
+        var seed: UInt64 = 7
+        func values(_ n: Int) -> [Float] { (0..<n).map { _ in seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(seed >> 40) / Float(1 << 24) - 0.5 } }
+        let dict = try StateDict(source: "test", [
+            ("mlp.w12.weight", Tensor(shape: [2 * h, d], storage: values(2 * h * d))),
+            ("mlp.w12.bias", Tensor(shape: [2 * h], storage: values(2 * h))),
+            ("mlp.w3.weight", Tensor(shape: [d, h], storage: values(d * h))),
+            ("mlp.w3.bias", Tensor(shape: [d], storage: values(d))),
+        ])
+        let ffn = try DinoVisionTransformer.FeedForward(DinoVisionTransformer.Weights(dict).child("mlp"), dim: d)
+        let x = Tensor(shape: [tokens, d], storage: values(tokens * d))
+        let y = ffn(x)
+        let w12 = dict["mlp.w12.weight"]!, b12 = dict["mlp.w12.bias"]!, w3 = dict["mlp.w3.weight"]!, b3 = dict["mlp.w3.bias"]!
+        for t in 0..<tokens {
+            var hidden = [Double](repeating: 0, count: h)
+            for j in 0..<h {
+                var x1 = Double(b12[j]), x2 = Double(b12[h + j])
+                for i in 0..<d { x1 += Double(w12[j, i] * x[t, i]); x2 += Double(w12[h + j, i] * x[t, i]) }
+                hidden[j] = x1 / (1 + Foundation.exp(-x1)) * x2
+            }
+            for o in 0..<d {
+                var v = Double(b3[o])
+                for j in 0..<h { v += Double(w3[o, j]) * hidden[j] }
+                XCTAssertEqual(Double(y[t, o]), v, accuracy: 1e-5, "token \(t) output \(o)")
+            }
+        }
     }
 }

@@ -129,6 +129,11 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(Double(s[i]), 1 / (1 + Foundation.exp(-v)), accuracy: 1e-6)
             XCTAssertEqual(r[i], max(x[i], 0))
         }
+        // The 8-lane GELU (the path of CPUs without AVX-512) directly.
+        for v in stride(from: Float(-6), through: 6, by: 0.25) {
+            let g8 = VectorMath.gelu(SIMD8(repeating: v))[0]
+            XCTAssertEqual(Double(g8), Double(v) * 0.5 * (1 + Foundation.erf(Double(v) / 2.0.squareRoot())), accuracy: 3e-6)
+        }
         // Wide range of exp arguments against libm.
         for v in stride(from: Float(-80), through: 80, by: 0.37) {
             let e = VectorMath.exp(SIMD8(repeating: v))[0]
@@ -140,7 +145,9 @@ final class KernelTests: XCTestCase {
         // Query count above one block so the row tiling is exercised.
         let (b, h, nq, nk, d) = (1, 3, 150, 37, 8)
         let q = random([b, h, nq, d], seed: 16), k = random([b, h, nk, d], seed: 17), v = random([b, h, nk, d], seed: 18)
-        let y = Tensor.scaledDotProductAttention(q: q, k: k, v: v)
+        // Both implementations: OpenBLAS (every CPU) and AVX-512 (where present).
+        for avx512 in CPUFeatures.hasAVX512 ? [false, true] : [false] {
+        let y = Tensor.scaledDotProductAttention(q: q, k: k, v: v, useAVX512: avx512)
         let scale = 1 / Double(d).squareRoot()
         var worst: Double = 0
         for hh in 0..<h { for i in 0..<nq {
@@ -155,7 +162,8 @@ final class KernelTests: XCTestCase {
                 worst = max(worst, abs(o - Double(y[0, hh, i, c])))
             }
         }}
-        XCTAssertLessThan(worst, 1e-5)
+        XCTAssertLessThan(worst, 1e-5, "attention, avx512=\(avx512)")
+        }
     }
 
     func testThreadCountIsSettable() {
@@ -170,5 +178,34 @@ final class KernelTests: XCTestCase {
             ComputeThreads.parallelFor(100) { p[$0] += 1 }
         }
         XCTAssertEqual(hits, [Int](repeating: 1, count: 100))
+    }
+}
+
+final class PackedLinearTests: XCTestCase {
+    /// Both kernels (AVX-512 where the CPU has it, OpenBLAS always) against a naive loop, on
+    /// shapes with row/column/K remainders (m % 6, n % 32, k > the 256 K block).
+    func testPackedLinearMatchesNaive() {
+        let (m, n, k) = (13, 45, 300)
+        var seed: UInt64 = 99
+        func next() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(seed >> 40) / Float(1 << 24) - 0.5 }
+        let x = Tensor(shape: [m, k], storage: (0..<(m * k)).map { _ in next() })
+        let w = Tensor(shape: [n, k], storage: (0..<(n * k)).map { _ in next() })
+        let b = Tensor(shape: [n], storage: (0..<n).map { _ in next() })
+        var variants = [false]
+        if CPUFeatures.hasAVX512 { variants.append(true) }
+        for avx512 in variants {
+            let packed = PackedLinearWeights(w, useAVX512: avx512)
+            XCTAssertEqual(packed.isPackedForAVX512, avx512)
+            for bias in [b, nil] as [Tensor?] {
+                let y = packed(x, bias: bias)
+                var worst: Float = 0
+                for r in 0..<m { for o in 0..<n {
+                    var s: Double = Double(bias?[o] ?? 0)
+                    for i in 0..<k { s += Double(x[r, i]) * Double(w[o, i]) }
+                    worst = max(worst, abs(Float(s) - y[r, o]))
+                }}
+                XCTAssertLessThan(worst, 1e-4, "avx512=\(avx512) bias=\(bias != nil)")
+            }
+        }
     }
 }

@@ -32,9 +32,8 @@ final class PrimitivesParityTests: XCTestCase {
         assertParity(Resampling.bilinearAntialiased(map, height: 128, width: 128),
                      try t("bilinear_aa.512to128"), tolerance: mapTolerance, "bilinear_aa.512to128")
         let mask = Tensor(shape: map.shape, storage: map.storage.map { $0 > 0.2 ? 10 : -10 })
-        // The ±10 mask spans 20: 1e-6 × range.
         assertParity(Resampling.bilinearAntialiased(mask, height: 128, width: 128),
-                     try t("bilinear_aa.mask512to128"), tolerance: 2e-5, "bilinear_aa.mask512to128")
+                     try t("bilinear_aa.mask512to128"), tolerance: 2e-6, "bilinear_aa.mask512to128")
     }
 
     func testNearest() throws {
@@ -74,5 +73,26 @@ final class PrimitivesParityTests: XCTestCase {
         let logits = try t("in.map512").reshaped([1, 512, 512])
         let up = Resampling.bilinear(logits, height: 375, width: 500, alignCorners: true)
         assertParity(up, try t("post.up375x500"), tolerance: mapTolerance, "post.up375x500")
+    }
+}
+
+/// Evaluation post-processing: `sigmoid ≥ 0.5` in float32 (tiny negative logits count as
+/// foreground, as in PyTorch).
+final class ThresholdParityTests: XCTestCase {
+    func testSigmoidThresholds() throws {
+        let file = PrimitivesParityTests.file
+        let logits = try file.tensor("post.tiny_logits")
+        let sigmoid = logits.sigmoid()
+        assertParity(sigmoid, try file.tensor("post.tiny_sigmoid"), tolerance: 6e-8, "post.tiny_sigmoid")
+        let mask = sigmoid.storage.map { $0 >= 0.5 ? UInt8(1) : 0 }
+        XCTAssertEqual(mask, try file.uint8("post.tiny_mask"), "post.tiny_mask")
+
+        let up = Resampling.bilinear(try file.tensor("in.map512").reshaped([1, 512, 512]), height: 375, width: 500, alignCorners: true)
+        let reference = try file.tensor("post.up375x500")
+        let expected = try file.uint8("post.mask375x500")
+        let ours = up.sigmoid().storage.map { $0 >= 0.5 ? UInt8(1) : 0 }
+        // Equal wherever the reference logit is clear of the bilinear tolerance (README).
+        let flips = (0..<ours.count).filter { ours[$0] != expected[$0] && abs(reference.storage[$0]) > 2e-6 }.count
+        XCTAssertEqual(flips, 0, "post.mask375x500: \(flips) pixels differ away from the threshold")
     }
 }

@@ -71,7 +71,21 @@ extension DinoVisionTransformer {
             }
         }
 
-        var hiddenWidth: Int {
+        /// `x [tokens, dim]` → `[tokens, dim]`.
+        public func callAsFunction(_ x: Tensor) -> Tensor {
+            let dim: Int
+            switch self {
+            case .mlp(let fc1, _): dim = fc1.inFeatures
+            case .swiglu(let w12, _): dim = w12.inFeatures
+            }
+            let tokens = x.count / dim
+            let scratch = Scratch(tokens: tokens, dim: dim, hidden: hiddenWidth)
+            return Tensor(shape: x.shape) { out in
+                x.withUnsafeBufferPointer { apply($0.baseAddress!, tokens: tokens, scratch: scratch, into: out.baseAddress!) }
+            }
+        }
+
+        public var hiddenWidth: Int {
             switch self {
             case .mlp(let fc1, _): return fc1.outFeatures
             case .swiglu(let w12, _): return w12.outFeatures
