@@ -3,4 +3,4 @@
 # -enable-testing keeps `@testable import` available in release builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec swift test -c release -Xswiftc -enable-testing "$@"
+exec swift test -c release -Xswiftc -enable-testing --disable-swift-testing "$@"

@@ -3,13 +3,13 @@ import TensorAVX512
 /// Elementwise activations. The pointer forms work in place (the models fuse them after a GEMM
 /// while the data is still in cache); the `Tensor` forms return new tensors.
 public enum Activations {
-    /// Exact erf GELU in place, parallel over chunks.
-    public static func geluInPlace(_ data: UnsafeMutablePointer<Float>, count: Int) {
-        if CPUFeatures.hasAVX512 {
-            chunked(data, count) { p, n in VectorMath16.geluInPlace(p, count: n) }
-        } else {
-            chunked(data, count) { p, n in mapInPlace(p, count: n, VectorMath.gelu) }
-        }
+    /// Exact erf GELU in place, parallel over chunks; `parallel: false` for callers that already
+    /// run one task per core.
+    public static func geluInPlace(_ data: UnsafeMutablePointer<Float>, count: Int, parallel: Bool = true) {
+        let body: (UnsafeMutablePointer<Float>, Int) -> Void = CPUFeatures.hasAVX512
+            ? { p, n in VectorMath16.geluInPlace(p, count: n) }
+            : { p, n in mapInPlace(p, count: n, VectorMath.gelu) }
+        if parallel { chunked(data, count, body) } else { body(data, count) }
     }
 
     /// `max(x, 0)` in place.
@@ -37,7 +37,7 @@ public enum Activations {
 
 extension Tensor {
     /// Exact (erf) GELU, as `torch.nn.GELU()`.
-    public func gelu() -> Tensor { mapped(Activations.geluInPlace) }
+    public func gelu() -> Tensor { mapped { Activations.geluInPlace($0, count: $1) } }
     public func relu() -> Tensor { mapped(Activations.reluInPlace) }
     public func sigmoid() -> Tensor { mapped(Activations.sigmoidInPlace) }
 

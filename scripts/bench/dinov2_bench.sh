@@ -11,18 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 THREADS="${1:-$(nproc)}"
 ROUNDS="${2:-2}"
-VENV=.venv-bench
+source scripts/bench/peer-env.sh
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, timm" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    # Plain PyPI torch + timm (timm needs torchvision, and PyPI's torchvision only loads against
-    # PyPI's torch build; a CPU-only torch wheel breaks `import timm`). The CPU kernels are the
-    # same in either build; the CUDA build maps more shared libraries, which shows in its RSS.
-    "$VENV/bin/pip" install -q torch timm numpy
-fi
-
-swift build -c release --scratch-path .build-tensor --product DINOv2Benchmark >/dev/null
-SWIFT_BIN=.build-tensor/release/DINOv2Benchmark
+build_swift_product DINOv2Benchmark
 
 best() { sed -n 's/.*median=\([0-9.]*\)s.*/\1/p' | sort -g | head -1; }
 fastest() { sed -n 's/.*(runs \([0-9./]*\)).*/\1/p' | tr '/' '\n' | sort -g | head -1; }
@@ -30,7 +21,7 @@ rss() { sed -n 's/.*peak_rss=\([0-9]*\) MB.*/\1/p' | sort -g | tail -1; }
 swift_lines=""; torch_lines=""
 for round in $(seq "$ROUNDS"); do
     s=$("$SWIFT_BIN" --threads "$THREADS" --runs 3); echo "$s"; swift_lines+="$s"$'\n'
-    t=$("$VENV/bin/python" scripts/bench/dinov2_peer.py --threads "$THREADS" --runs 3); echo "$t"; torch_lines+="$t"$'\n'
+    t=$("$PYTHON" scripts/bench/dinov2_peer.py --threads "$THREADS" --runs 3); echo "$t"; torch_lines+="$t"$'\n'
 done
 # The AVX2/OpenBLAS path that CPUs without AVX-512 take, for reference (not in the ratio).
 if grep -qw avx512f /proc/cpuinfo; then

@@ -6,22 +6,14 @@
 # shared machine. The Swift side also times the full encoder (trunk + FPN neck + conv_s0/s1 + PE).
 #
 # Usage: scripts/bench/hiera_bench.sh [threads (default: all cores)] [rounds (default 2)]
-# Env: VENV (default /work/venv-bench): a Python with torch 2.5.1 + timm; created if missing.
+# Env: VENV (see scripts/bench/peer-env.sh): the PyTorch peer, created if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 THREADS="${1:-$(nproc)}"
 ROUNDS="${2:-2}"
-VENV="${VENV:-/work/venv-bench}"
+source scripts/bench/peer-env.sh
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, timm" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q torch==2.5.1 torchvision==0.20.1 timm
-fi
-
-if ! build_log=$(swift build -c release --scratch-path .build-hiera --product HieraBenchmark 2>&1); then
-    echo "$build_log" >&2; exit 1
-fi
-SWIFT_BIN=.build-hiera/release/HieraBenchmark
+build_swift_product HieraBenchmark
 
 median_of() { # best median among lines on stdin matching $1
     grep "^[a-z]*: .*$1" | sed -n 's/.*median=\([0-9.]*\)s.*/\1/p' | sort -g | head -1
@@ -29,7 +21,7 @@ median_of() { # best median among lines on stdin matching $1
 swift_lines=""; torch_lines=""
 for round in $(seq "$ROUNDS"); do
     s=$("$SWIFT_BIN" --threads "$THREADS" --runs 3); echo "$s"; swift_lines+="$s"$'\n'
-    t=$("$VENV/bin/python" scripts/bench/hiera_peer.py --threads "$THREADS" --runs 3); echo "$t"; torch_lines+="$t"$'\n'
+    t=$("$PYTHON" scripts/bench/hiera_peer.py --threads "$THREADS" --runs 3); echo "$t"; torch_lines+="$t"$'\n'
 done
 swift_s=$(printf '%s' "$swift_lines" | median_of " trunk ")
 swift_enc=$(printf '%s' "$swift_lines" | median_of " encoder ")

@@ -45,7 +45,7 @@ extension MultiScaleBlock {
                         }
                         BLAS.sgemm(transposeB: true, m: n, n: hiddenWidth, k: dim, a: normed, lda: dim, b: w1, ldb: dim,
                                    beta: 1, c: hidden, ldc: hiddenWidth, threads: 1)
-                        HieraVectorMath.geluInPlace(hidden, count: n * hiddenWidth)
+                        Activations.geluInPlace(hidden, count: n * hiddenWidth, parallel: false)
                         BLAS.sgemm(transposeB: true, m: n, n: dim, k: hiddenWidth, a: hidden, lda: hiddenWidth, b: w2,
                                    ldb: hiddenWidth, beta: 1, c: branch, ldc: dim, threads: 1)
                         // x + (h·W2ᵀ + b2): the same association as `x + mlp(...)`.

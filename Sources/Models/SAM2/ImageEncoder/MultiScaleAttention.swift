@@ -51,9 +51,11 @@ public struct MultiScaleAttention: Sendable {
                     } else {
                         // Global attention: the whole map is one window, no padding.
                         let (q, ldq) = pooled.map { ($0, c) } ?? (base, 3 * c)
-                        GlobalAttention.run(q: q, ldq: ldq, k: base + c, v: base + 2 * c, ldkv: 3 * c,
-                                            queries: hq * wq, keys: n, heads: numHeads, headDim: c / numHeads,
-                                            output: out.baseAddress!, ldo: c)
+                        let headDim = c / numHeads
+                        AttentionKernel.scaledDotProduct(
+                            q: q, ldq: ldq, k: base + c, ldk: 3 * c, v: base + 2 * c, ldv: 3 * c,
+                            queries: hq * wq, keys: n, heads: numHeads, headDim: headDim,
+                            scale: 1 / Float(headDim).squareRoot(), output: out.baseAddress!, ldo: c)
                     }
                 }
             }

@@ -29,7 +29,7 @@ public struct MultiScaleBlock: Sendable {
         /// pass over memory).
         public func callAsFunction(_ x: Tensor) -> Tensor {
             var hidden = x.linear(weight: layers[0].weight, bias: layers[0].bias)
-            hidden.withUnsafeMutableBufferPointer { HieraVectorMath.parallelGeluInPlace($0.baseAddress!, count: $0.count) }
+            hidden.withUnsafeMutableBufferPointer { Activations.geluInPlace($0.baseAddress!, count: $0.count) }
             return hidden.linear(weight: layers[1].weight, bias: layers[1].bias)
         }
     }

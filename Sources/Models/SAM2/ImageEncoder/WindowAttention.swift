@@ -77,7 +77,7 @@ enum WindowAttention {
                     BLAS.sgemm(transposeB: true, m: queries, n: keys, k: headDim,
                                a: q + head * headDim, lda: ldq, b: kv + c + head * headDim, ldb: 3 * c,
                                c: scores, ldc: keys, threads: 1)
-                    for r in 0..<queries { HieraVectorMath.softmaxRow(scores + r * keys, count: keys, scale: scale) }
+                    for r in 0..<queries { Softmax.row(scores + r * keys, count: keys, scale: scale) }
                     BLAS.sgemm(m: queries, n: headDim, k: keys, a: scores, lda: keys,
                                b: kv + 2 * c + head * headDim, ldb: 3 * c,
                                c: attended + head * headDim, ldc: c, threads: 1)
