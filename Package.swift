@@ -70,7 +70,7 @@ let package = Package(
                           path: "Sources/HieraBenchmark", swiftSettings: swiftSettings),
 
         // Locates ../shared/fixtures (or $FSSAM_FIXTURES) for the parity tests.
-        .target(name: "FixtureSupport", path: "Tests/FixtureSupport"),
+        .target(name: "FixtureSupport", dependencies: ["Tensor"], path: "Tests/FixtureSupport"),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "Checkpoint", "FixtureSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor", "FixtureSupport"], swiftSettings: swiftSettings),

@@ -1,4 +1,5 @@
 import XCTest
+import FixtureSupport
 import Foundation
 @testable import Tensor
 

@@ -26,28 +26,28 @@ public struct Episode: Sendable {
     /// episode at once with a message naming the file.
     public static func load(query queryPath: String, supports files: [SupportFiles], ignoreValue: UInt16?,
                             decoder: ImageDecoder = ImageDecoder()) throws -> Episode {
-        guard !files.isEmpty else { throw EpisodeError("--support", "at least one support example (IMAGE MASK) is needed") }
+        guard !files.isEmpty else { throw PipelineError("--support", "at least one support example (IMAGE MASK) is needed") }
         var supports: [FSSAM.SupportInput] = []
         for (i, file) in files.enumerated() {
             let image: RGBImage
             let mask: LabelImage
             do { image = try decoder.decodeFile(file.image) } catch {
-                throw EpisodeError(file.image, "support \(i + 1) image: \(error)")
+                throw PipelineError(file.image, "support \(i + 1) image: \(error)")
             }
             do { mask = try decoder.decodeLabelFile(file.mask) } catch {
-                throw EpisodeError(file.mask, "support \(i + 1) mask: \(error)")
+                throw PipelineError(file.mask, "support \(i + 1) mask: \(error)")
             }
             let label: [UInt8]
             do {
                 label = try ModelInput.supportLabel(mask, imageWidth: image.width, imageHeight: image.height,
                                                     ignoreValue: ignoreValue)
             } catch {
-                throw EpisodeError(file.mask, "support \(i + 1) mask: \(error)")
+                throw PipelineError(file.mask, "support \(i + 1) mask: \(error)")
             }
             supports.append(FSSAM.SupportInput(image: ModelInput.image(image), label: label))
         }
         let query: RGBImage
-        do { query = try decoder.decodeFile(queryPath) } catch { throw EpisodeError(queryPath, "query image: \(error)") }
+        do { query = try decoder.decodeFile(queryPath) } catch { throw PipelineError(queryPath, "query image: \(error)") }
         return Episode(query: ModelInput.image(query), queryWidth: query.width, queryHeight: query.height, supports: supports)
     }
 
@@ -72,17 +72,4 @@ public struct Episode: Sendable {
     public func png(_ result: Result) throws -> [UInt8] {
         try ImageEncoder.png(width: queryWidth, height: queryHeight, bands: 1, pixels: result.mask.map { $0 == 0 ? 0 : 255 })
     }
-}
-
-/// An episode input problem: which file (or option) and why.
-public struct EpisodeError: Error, CustomStringConvertible, Sendable {
-    public let subject: String
-    public let reason: String
-
-    public init(_ subject: String, _ reason: String) {
-        self.subject = subject
-        self.reason = reason
-    }
-
-    public var description: String { "\(subject): \(reason)" }
 }

@@ -12,7 +12,7 @@ public enum AtomicFile {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw OutputError(path, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PipelineError(path, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         var failure: String?
         bytes.withUnsafeBytes { buffer in
             var offset = 0
@@ -30,25 +30,12 @@ public enum AtomicFile {
         close(fd)
         if let failure {
             unlink(temporary)
-            throw OutputError(path, failure)
+            throw PipelineError(path, failure)
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw OutputError(path, "cannot move into place: \(reason)")
+            throw PipelineError(path, "cannot move into place: \(reason)")
         }
     }
-}
-
-/// An output that could not be written: names the file and says why.
-public struct OutputError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let reason: String
-
-    public init(_ path: String, _ reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-
-    public var description: String { "\(path): \(reason)" }
 }

@@ -2,9 +2,9 @@ import XCTest
 import Tensor
 
 /// Largest absolute deviation, and the relative deviation at the worst element (|d| / max(|ref|, 1e-12)).
-struct Deviation { var maxAbs: Float; var maxRel: Float; var index: Int }
+public struct Deviation { public var maxAbs: Float; public var maxRel: Float; public var index: Int }
 
-func deviation(_ actual: [Float], _ expected: [Float]) -> Deviation {
+public func deviation(_ actual: [Float], _ expected: [Float]) -> Deviation {
     var d = Deviation(maxAbs: 0, maxRel: 0, index: -1)
     for i in 0..<min(actual.count, expected.count) {
         let diff = abs(actual[i] - expected[i])
@@ -16,7 +16,7 @@ func deviation(_ actual: [Float], _ expected: [Float]) -> Deviation {
 
 /// Fails naming the tensor, its shapes, and the max abs / rel deviation when outside `tolerance`.
 @discardableResult
-func assertParity(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ name: String,
+public func assertParity(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ name: String,
                   file: StaticString = #filePath, line: UInt = #line) -> Deviation {
     guard actual.count == expected.count else {
         XCTFail("\(name): shape \(actual.shape) vs expected \(expected.shape)", file: file, line: line)
