@@ -1,8 +1,8 @@
 """Times the authors' own PyTorch FSSAM 1-shot forward (Sam1224/FSSAM `model/FSSAM.py`) on CPU.
 
 The authors' code is not part of this repository: it is imported from --fssam-dir (a checkout of
-github.com/Sam1224/FSSAM, the fixtures used 9318e28) and DINOv2 from --dinov2-dir (a checkout of
-github.com/facebookresearch/dinov2, the fixtures used b8931f7). Nothing in those directories is
+Sam1224/FSSAM, the fixtures used 9318e28) and DINOv2 from --dinov2-dir (a checkout of
+facebookresearch/dinov2, the fixtures used b8931f7). Nothing in those directories is
 edited; the CPU run patches of shared/fixtures/README.md ("CPU run patches") are applied in this
 process only:
   - `Tensor.cuda()` is a no-op;
@@ -33,8 +33,8 @@ import types
 import warnings
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-parser.add_argument("--fssam-dir", required=True, help="checkout of github.com/Sam1224/FSSAM")
-parser.add_argument("--dinov2-dir", required=True, help="checkout of github.com/facebookresearch/dinov2")
+parser.add_argument("--fssam-dir", required=True, help="checkout of Sam1224/FSSAM")
+parser.add_argument("--dinov2-dir", required=True, help="checkout of facebookresearch/dinov2")
 parser.add_argument("--weights", required=True, help="fssam-synth-v1 safetensors (sam2.* + dino.* keys)")
 parser.add_argument("--fixtures", required=True, help="directory holding fssam-1shot.safetensors")
 parser.add_argument("--threads", type=int, default=os.cpu_count())
