@@ -57,6 +57,29 @@ final class EpisodeCommandTests: XCTestCase {
         }
     }
 
+    /// The same weights through each loading route give the same mask, byte for byte: a combined
+    /// checkpoint file (as the authors' fine-tuned one) and separate SAM 2 / DINOv2 files.
+    func testCheckpointFilesGiveTheSameMaskAsGeneratedWeights() throws {
+        _ = try writeInputs()
+        let convert = try fssam(["weights", "convert", "synthetic", path("both.safetensors")])
+        XCTAssertEqual(convert.status, 0, convert.stderr)
+        let common = ["episode", "--support", path("support.png"), path("support-label.png"), "--ignore-value", "255",
+                      "--query", path("query.png")]
+        var masks: [[UInt8]] = []
+        for (name, source) in [("generated", ["--weights", "synthetic"]),
+                               ("checkpoint", ["--checkpoint", path("both.safetensors")]),
+                               ("separate", ["--sam2", path("both.safetensors"), "--dino", path("both.safetensors")])] {
+            let result = try fssam(common + ["--out", path("\(name).png")] + source)
+            XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
+            masks.append(Array(try Data(contentsOf: directory.appendingPathComponent("\(name).png"))))
+        }
+        XCTAssertEqual(masks[0], masks[1])
+        XCTAssertEqual(masks[0], masks[2])
+        let conflicting = try fssam(common + ["--out", path("x.png"), "--weights", "synthetic", "--checkpoint", path("both.safetensors")])
+        XCTAssertNotEqual(conflicting.status, 0)
+        XCTAssertTrue(conflicting.stderr.contains("exactly one weight source"), conflicting.stderr)
+    }
+
     func testSupportProblemsStopBeforeAnyWork() throws {
         _ = try writeInputs()
         // A mask of the wrong size.
