@@ -4,31 +4,9 @@ public enum Softmax {
     /// its 1/√d here instead of scaling the whole score matrix in a separate pass).
     @inline(__always)
     public static func row(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
+        let inverse = 1 / unnormalizedRow(x, count: count, scale: scale)
         let vectorEnd = count & ~7
-        var maxVector = SIMD8<Float>(repeating: -.infinity)
         var i = 0
-        // Compare-and-select: the generic `pointwiseMax` is a per-lane loop on this toolchain.
-        while i < vectorEnd { let v = x.loadVector(at: i); maxVector = maxVector.replacing(with: v, where: v .> maxVector); i += 8 }
-        var maximum = maxVector.max()
-        while i < count { maximum = Swift.max(maximum, x[i]); i += 1 }
-        let shift = maximum * scale
-        var sumVector = SIMD8<Float>(repeating: 0)
-        i = 0
-        while i < vectorEnd {
-            let e = VectorMath.exp(x.loadVector(at: i) * scale - shift)
-            x.storeVector(e, at: i)
-            sumVector += e
-            i += 8
-        }
-        var sum = sumVector.sum()
-        if i < count {
-            var tail = SIMD8<Float>(repeating: -.infinity)
-            for j in 0..<(count - i) { tail[j] = x[i + j] * scale - shift }
-            let e = VectorMath.exp(tail)
-            for j in 0..<(count - i) { x[i + j] = e[j]; sum += e[j] }
-        }
-        let inverse = 1 / sum
-        i = 0
         while i < vectorEnd { x.storeVector(x.loadVector(at: i) * inverse, at: i); i += 8 }
         while i < count { x[i] *= inverse; i += 1 }
     }
