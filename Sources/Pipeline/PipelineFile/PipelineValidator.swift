@@ -43,7 +43,9 @@ struct PipelineValidator {
             guard let name = entry.name, seen.insert(name.value).inserted, let kind = kinds[name.value] else { continue }
             let parameters = checkParameters(entry, kind)
             let inputs = checkInputs(entry, kind, stageName: name.value, kinds: kinds, declared: Set(firstLine.keys))
-            edges[name.value] = inputs.values.compactMap { if case let .stage(s) = $0 { return s } else { return nil } }
+            // Every reference to a declared stage is an edge, even one of the wrong type: a cycle is
+            // reported alongside the type error rather than hidden by it.
+            edges[name.value] = entry.inputs.map(\.source.value).filter { firstLine[$0] != nil }
             let persistence = checkPersistence(entry, kind)
             stages.append(StageDefinition(name: name.value, kind: kind, inputs: inputs, parameters: parameters,
                                           persistence: persistence, line: entry.line))
@@ -153,12 +155,14 @@ struct PipelineValidator {
         for stage in stages where marks[stage.name] == nil { visit(stage.name) }
         let order = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.name, $0) })
         for cycle in cycles {
-            // Rotate so the cycle starts at the stage that comes first in the file.
-            let start = cycle.indices.min { order[cycle[$0]]! < order[cycle[$1]]! }!
-            let rotated = Array(cycle[start...] + cycle[..<start])
+            // The search follows "reads from"; show it in data-flow order (each stage feeds the next),
+            // starting at the stage that comes first in the file.
+            let flow = Array(cycle.reversed())
+            let start = flow.indices.min { order[flow[$0]]! < order[flow[$1]]! }!
+            let rotated = Array(flow[start...] + flow[..<start])
             let line = stages[order[rotated[0]]!].line
             errors.append(PipelineFileError(.cycle, at: .file(path: path, line: line, column: nil),
-                "cycle between stages: " + (rotated + [rotated[0]]).joined(separator: " → ")))
+                "cycle between stages: " + (rotated + [rotated[0]]).joined(separator: " → ") + " (each feeds the next)"))
         }
     }
 
