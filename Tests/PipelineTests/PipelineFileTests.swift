@@ -116,7 +116,7 @@ final class PipelineFileTests: XCTestCase {
                 inputs: {memory: memory_encode, priors: [priors
             """)
         assertSingle(found, .syntax, line: 9, "YAML syntax error")
-        XCTAssertNotNil({ if case let .file(_, _, column) = found[0].location { return column } else { return nil } }())
+        XCTAssertNotNil(found.first?.column)
     }
 
     func testUnknownStageKindSuggestsTheClosest() throws {

@@ -39,6 +39,11 @@ public struct PipelineFileError: Error, Sendable, Hashable, CustomStringConverti
         return nil
     }
 
+    public var column: Int? {
+        if case let .file(_, _, column) = location { return column }
+        return nil
+    }
+
     public var description: String { "\(location): \(reason)" }
 }
 

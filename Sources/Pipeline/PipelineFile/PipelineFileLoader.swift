@@ -82,7 +82,12 @@ public struct PipelineFileLoader: Sendable {
         var validator = PipelineValidator(path: path, catalog: catalog)
         validator.errors = reader.errors
         let stages = validator.validate(entries)
-        let errors = validator.errors.sorted { ($0.line ?? 0) < ($1.line ?? 0) }
+        // File order (line, then column), ties kept in the order found: reads like the file.
+        let errors = validator.errors.enumerated().sorted { a, b in
+            let keyA = (a.element.line ?? 0, a.element.column ?? 0, a.offset)
+            let keyB = (b.element.line ?? 0, b.element.column ?? 0, b.offset)
+            return keyA < keyB
+        }.map(\.element)
         guard errors.isEmpty else { throw PipelineFileErrors(errors) }
         return PipelineDefinition(path: path, stages: stages)
     }
