@@ -24,6 +24,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries (Debian providers; scripts/setup.sh installs them).
@@ -45,7 +46,8 @@ let package = Package(
         .target(name: "StageCache", dependencies: ["CLMDB", "CZstd", "CCrypto"], swiftSettings: swiftSettings),
 
         // Stages, pipeline files, executor, inputs and exports.
-        .target(name: "Pipeline", dependencies: ["StageCache", "Models", "Tensor", "Checkpoint", "CVips"],
+        .target(name: "Pipeline", dependencies: ["StageCache", "Models", "Tensor", "Checkpoint", "CVips",
+                                             .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
 
         // The command-line tool: argument parsing and wiring only.
