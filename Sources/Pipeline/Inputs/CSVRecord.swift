@@ -1,9 +1,27 @@
 /// RFC 4180 fields of one CSV record: fields may be quoted, a quote inside a quoted field is
 /// doubled, and a quoted field may contain commas and line breaks.
 enum CSVRecord {
-    /// True while the text so far ends inside a quoted field, i.e. the record goes on to the next line.
+    /// True while the text so far ends inside a quoted field, i.e. the record goes on to the next
+    /// line. Only a quote at the start of a field opens one; a stray quote inside an unquoted field
+    /// is an error for `fields`, and must not swallow the lines after it.
     static func isOpen(_ bytes: [UInt8]) -> Bool {
-        bytes.reduce(0) { $1 == 34 ? $0 + 1 : $0 } % 2 == 1
+        var quoted = false
+        var atFieldStart = true
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if quoted {
+                if b == 34 {
+                    if i + 1 < bytes.count && bytes[i + 1] == 34 { i += 2; continue }
+                    quoted = false
+                }
+            } else if b == 34 && atFieldStart {
+                quoted = true
+            }
+            atFieldStart = !quoted && (b == 44 || b == 10)
+            i += 1
+        }
+        return quoted
     }
 
     static func fields(_ bytes: [UInt8]) throws(CSVError) -> [String] {
