@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the four system libraries the Swift targets link, their pkg-config files,
-# lmdb-utils (mdb_stat/mdb_dump read our cache), OpenSSL's libcrypto for SHA-256.
-packages=(pkg-config libvips-dev liblmdb-dev lmdb-utils libzstd-dev libopenblas-dev libssl-dev)
+# lmdb-utils (mdb_stat/mdb_dump read our cache), OpenSSL's libcrypto for SHA-256, and Python with
+# pip for the pycocotools check below.
+packages=(pkg-config libvips-dev liblmdb-dev lmdb-utils libzstd-dev libopenblas-dev libssl-dev python3 python3-pip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +22,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
     echo "setup: system packages present"
+fi
+
+# pycocotools is the oracle for our COCO RLE: ExportTests decode our masks with it and fail
+# (not skip) without it. Debian 12 marks its Python "externally managed" (PEP 668), where plain
+# pip refuses; --break-system-packages is pip's documented override when no venv is wanted.
+if ! python3 -c "import pycocotools" >/dev/null 2>&1; then
+    echo "setup: installing pycocotools and numpy (pip)"
+    pip_quiet=(-q --disable-pip-version-check --root-user-action=ignore)
+    python3 -m pip install "${pip_quiet[@]}" pycocotools numpy 2>/dev/null \
+        || python3 -m pip install "${pip_quiet[@]}" --break-system-packages pycocotools numpy
+    python3 -c "import pycocotools.mask" || { echo "setup: pycocotools did not install" >&2; exit 1; }
+else
+    echo "setup: pycocotools present"
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain required)" >&2; exit 1; }
