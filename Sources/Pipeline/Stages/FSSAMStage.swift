@@ -28,6 +28,9 @@ public struct FSSAMStage: Stage {
     /// downstream receive the results through their input digests, not these weights.
     static let highResolutionConvs = ["sam2.sam_mask_decoder.conv_s0.", "sam2.sam_mask_decoder.conv_s1."]
 
+    /// The point prompt embeddings: FSSAM never gives point prompts, so nothing reads them (§6.2).
+    static let pointEmbeddings = "sam2.sam_prompt_encoder.point_embeddings."
+
     /// File bytes → RGB at original size and the 512² model input. No weights; `max_pixels` only
     /// refuses large files, so it stays out of the key.
     public static let decode = FSSAMStage("decode", version: 1, weights: .none)
@@ -50,7 +53,7 @@ public struct FSSAMStage: Stage {
     public static let memoryEncode = FSSAMStage("memory_encode", version: 1, weights: WeightSelection(
         ["sam2.memory_encoder.", "sam2.mask_downsample.", "sam2.sam_mask_decoder.", "sam2.sam_prompt_encoder.",
          "sam2.obj_ptr_proj.", "sam2.no_obj_ptr"],
-        excluding: highResolutionConvs))
+        excluding: highResolutionConvs + [pointEmbeddings]))
 
     /// Iterative Memory Refinement: arithmetic on memories and priors, no weights.
     public static let imr = FSSAMStage("imr", version: 1, weights: .none)
@@ -63,7 +66,7 @@ public struct FSSAMStage: Stage {
     /// The prompt-free SAM heads on the fused features (SAM2Heads.decodeFinalMasks, spec §5):
     /// prompt encoder (no-mask embedding, dense PE) and mask decoder.
     public static let decodeMask = FSSAMStage("decode_mask", version: 1, weights: WeightSelection(
-        ["sam2.sam_mask_decoder.", "sam2.sam_prompt_encoder."], excluding: highResolutionConvs))
+        ["sam2.sam_mask_decoder.", "sam2.sam_prompt_encoder."], excluding: highResolutionConvs + [pointEmbeddings]))
 
     /// Threshold at the original size and encode; no weights.
     public static let export = FSSAMStage("export", version: 1, weights: .none)
