@@ -1,0 +1,68 @@
+import StageCache
+
+/// Looks a stage's key up before computing it, computes on a miss, and stores what the
+/// persistence policy keeps.
+///
+/// A persisted stage's record gives the output digests without reading a blob. A stage that is
+/// not persisted (query encoder features, SCMA's fused map) still leaves a 32-byte memo, key →
+/// output digest under the stage name `<stage>#digest`, so a later run can build the downstream
+/// keys (early cutoff) without recomputing it; its tensors are recomputed only if a downstream
+/// stage misses and needs them.
+final class StageResolver {
+    let store: CacheStore
+    let weights: StageWeightDigests
+    let parameters: RunParameters
+    private(set) var counters = StageCounters()
+
+    init(store: CacheStore, weights: StageWeightDigests, parameters: RunParameters) {
+        self.store = store
+        self.weights = weights
+        self.parameters = parameters
+    }
+
+    struct Resolved {
+        let output: StageOutput
+        /// A record prepared on a miss of a persisted stage, not yet queued: the caller queues it
+        /// (`put`), or commits it with the item's done-record.
+        let prepared: PreparedRecord?
+    }
+
+    func key(_ stage: FSSAMStage, inputs: [String: Digest]) -> StageKey {
+        stage.key(parameters: parameters[stage.name], inputs: inputs, weights: weights)
+    }
+
+    func resolve(_ stage: FSSAMStage, side: StageCounters.Side, inputs: [String: Digest], persist: Bool,
+                 compute: @escaping () throws -> [String: CacheTensor]) throws -> Resolved {
+        let key = key(stage, inputs: inputs)
+        let counted: () throws -> [String: CacheTensor] = { [unowned self] in
+            let outputs = try compute()
+            counters.countComputed(stage.name, side)
+            return outputs
+        }
+        if persist {
+            if let record = try? store.record(key.digest) {
+                counters.countHit(stage.name, side)
+                let digest = StageOutput.combine(Dictionary(uniqueKeysWithValues: record.outputs.map { ($0.name, $0.digest) }))
+                // A record whose blobs turn out bad is a miss: recompute (lookup has logged it).
+                return Resolved(output: StageOutput(digest: digest) { [store] in try store.lookup(key)?.outputs ?? counted() },
+                                prepared: nil)
+            }
+            let outputs = try counted()
+            let prepared = try store.prepare(key, outputs: outputs)
+            return Resolved(output: StageOutput(digest: StageOutput.combine(prepared.outputDigests), tensors: outputs),
+                            prepared: prepared)
+        }
+        var memoKey = key
+        memoKey.stage = stage.name + "#digest"
+        if let memo = store.lookup(memoKey)?.outputs["digest"]?.bytes, memo.count == Digest.byteCount {
+            counters.countHit(stage.name, side)
+            return Resolved(output: StageOutput(digest: Digest(bytes: memo), produce: counted), prepared: nil)
+        }
+        let outputs = try counted()
+        let digest = StageOutput.combine(StageOutput.digests(of: outputs))
+        return Resolved(output: StageOutput(digest: digest, tensors: outputs),
+                        prepared: try store.prepare(memoKey, outputs: ["digest": CacheTensor(bytes: digest.bytes)]))
+    }
+
+    func countDecode(_ side: StageCounters.Side) { counters.countComputed("decode", side) }
+}
