@@ -56,4 +56,54 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("cannot apply export.threshold"), refused.stderr)
     }
+
+    /// Killed with SIGKILL after its first mask appears, a run resumes: done items are skipped, the
+    /// rest complete, and every mask equals an uninterrupted run's.
+    func testRunKilledMidwayResumesAndMatchesAnUninterruptedRun() throws {
+        var image = [UInt8](repeating: 0, count: 40 * 40 * 3)
+        for i in image.indices { image[i] = UInt8((i * 5 + i / 120) % 241) }
+        var mask = [UInt8](repeating: 0, count: 40 * 40)
+        for row in 5..<25 { for col in 10..<30 { mask[row * 40 + col] = 1 } }
+        try AtomicFile.write(try ImageEncoder.png(width: 40, height: 40, bands: 3, pixels: image), to: path("support.png"))
+        try AtomicFile.write(try ImageEncoder.png(width: 40, height: 40, bands: 1, pixels: mask), to: path("support-mask.png"))
+        for q in 0..<3 {
+            let pixels = image.indices.map { UInt8((Int(image[$0]) + 61 * q + $0 % 7) % 256) }
+            try AtomicFile.write(try ImageEncoder.png(width: 40, height: 40, bands: 3, pixels: pixels), to: path("queries/q\(q).png"))
+        }
+        func arguments(out: String, cache: String) -> [String] {
+            ["run", "--support", path("support.png"), path("support-mask.png"), "--queries", path("queries"),
+             "--out", path(out), "--cache", path(cache), "--weights", "synthetic"]
+        }
+
+        let process = Process()
+        process.executableURL = BuiltProducts.executable("fssam")
+        process.arguments = arguments(out: "out", cache: "cache")
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning, Date() < deadline,
+              !FileManager.default.fileExists(atPath: path("out/masks/q0.png")) { usleep(20_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+
+        let resumed = try fssam(arguments(out: "out", cache: "cache"))
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        // "run ID: A ok, 0 failed, S skipped as done": the kill came mid-run (something was left to do,
+        // something was already committed) and together they are every item.
+        let counts = (resumed.stdout.split(separator: "\n").first.map(String.init) ?? "")
+            .split(separator: ":").last!.split(separator: ",").map { Int($0.split(separator: " ")[0]) ?? -1 }
+        XCTAssertEqual(counts.count, 3, resumed.stdout)
+        if counts.count == 3 {
+            XCTAssertGreaterThan(counts[0], 0, resumed.stdout)
+            XCTAssertEqual(counts[1], 0, resumed.stdout)
+            XCTAssertEqual(counts[0] + counts[2], 3, resumed.stdout)
+        }
+        let reference = try fssam(arguments(out: "ref", cache: "ref-cache"))
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+        XCTAssertTrue(reference.stdout.contains(": 3 ok, 0 failed, 0 skipped as done"), reference.stdout)
+        for q in 0..<3 { XCTAssertEqual(try read("out/masks/q\(q).png"), try read("ref/masks/q\(q).png"), "q\(q)") }
+        let again = try fssam(arguments(out: "out", cache: "cache"))
+        XCTAssertTrue(again.stdout.contains(": 0 ok, 0 failed, 3 skipped as done"), again.stdout)
+    }
 }

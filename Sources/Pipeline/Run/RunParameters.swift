@@ -42,8 +42,8 @@ public struct RunParameters: Sendable, Equatable {
                                         + "settable: \(Self.honoured.sorted().joined(separator: ", "))")
                 }
                 values[kind.name]![spec.name] = value
-            case .failure(let problem):
-                throw PipelineError("--set \(override.text)", "\(problem)")
+            case .failure(.wrongType(let why)), .failure(.outOfRange(let why)):
+                throw PipelineError("--set \(override.text)", why)
             }
         }
         self.values = values
