@@ -20,9 +20,7 @@ struct EpisodeCommand: ParsableCommand {
                 --checkpoint best_1shot.pth --timings
             """)
 
-    @Option(name: .customLong("support"), parsing: .upToNextOption,
-            help: ArgumentHelp("A support example: its image and its mask (repeat for k shots).", valueName: "image mask"))
-    var supportPaths: [String] = []
+    @OptionGroup var supportOptions: SupportOptions
 
     @Option(help: ArgumentHelp("The query image.", valueName: "image"))
     var query: String
@@ -38,9 +36,6 @@ struct EpisodeCommand: ParsableCommand {
     @Option(help: "k-shot calibration: 'released' (what the released 5-shot code does) or 'paper' (Eq. 12-14). Identical for k = 1.")
     var calibration: String = SupportCalibration.released.rawValue
 
-    @Option(help: ArgumentHelp("Mask pixels equal to this value are ignore (e.g. 255 in VOC labels).", valueName: "value"))
-    var ignoreValue: UInt16?
-
     @Option(help: ArgumentHelp("Write every intermediate tensor, named as in the reference fixtures, to DIR/intermediates.safetensors.",
                                valueName: "dir"))
     var dump: String?
@@ -48,33 +43,22 @@ struct EpisodeCommand: ParsableCommand {
     @Flag(help: "Print the time of each stage.")
     var timings = false
 
-    @Option(help: "Compute threads (default: all cores).")
-    var threads: Int?
-
-    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
-    var maxPixels: Int = ImageDecoder.defaultMaxPixels
 
     func validate() throws {
-        guard !supportPaths.isEmpty, supportPaths.count % 2 == 0 else {
-            throw ValidationError("--support takes two paths, an image and its mask (got \(supportPaths.count) value(s))")
-        }
         guard numRefine >= 0 else { throw ValidationError("--num-refine must be 0 or more") }
         guard SupportCalibration(rawValue: calibration) != nil else {
             throw ValidationError("--calibration must be one of \(SupportCalibration.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard out.lowercased().hasSuffix(".png") else { throw ValidationError("--out must name a .png file") }
     }
 
     func run() throws {
-        if let threads { ComputeThreads.count = threads }
+        supportOptions.applyThreads()
         let clock = StageClock()
-        let files = stride(from: 0, to: supportPaths.count, by: 2).map {
-            Episode.SupportFiles(image: supportPaths[$0], mask: supportPaths[$0 + 1])
-        }
+        let files = supportOptions.files
         // Inputs first: a bad support must stop us before the (slow) weight loading.
         let episode = try clock.measure("decode") {
-            try Episode.load(query: query, supports: files, ignoreValue: ignoreValue, decoder: ImageDecoder(maxPixels: maxPixels))
+            try Episode.load(query: query, supports: files, ignoreValue: supportOptions.ignoreValue, decoder: supportOptions.decoder)
         }
         let model = try clock.measure("load_weights") {
             let weights = try weightOptions.load()

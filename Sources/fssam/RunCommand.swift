@@ -22,9 +22,7 @@ struct RunCommand: AsyncParsableCommand {
                 --checkpoint best_1shot.pth
             """)
 
-    @Option(name: .customLong("support"), parsing: .upToNextOption,
-            help: ArgumentHelp("A support example: its image and its mask (repeat for k shots).", valueName: "image mask"))
-    var supportPaths: [String] = []
+    @OptionGroup var supportOptions: SupportOptions
 
     @Option(help: ArgumentHelp("Folder of query images (searched recursively, in a fixed order).", valueName: "dir"))
     var queries: String
@@ -39,23 +37,8 @@ struct RunCommand: AsyncParsableCommand {
                                                          valueName: "stage.param=value"))
     var overrides: [String] = []
 
-    @Option(help: ArgumentHelp("Mask pixels equal to this value are ignore (e.g. 255 in VOC labels).", valueName: "value"))
-    var ignoreValue: UInt16?
-
     @OptionGroup var weightOptions: WeightOptions
 
-    @Option(help: "Compute threads (default: all cores).")
-    var threads: Int?
-
-    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
-    var maxPixels: Int = ImageDecoder.defaultMaxPixels
-
-    func validate() throws {
-        guard !supportPaths.isEmpty, supportPaths.count % 2 == 0 else {
-            throw ValidationError("--support takes two paths, an image and its mask (got \(supportPaths.count) value(s))")
-        }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-    }
 
     func run() async throws {
         do { try await execute() } catch let e as ExitCode { throw e } catch {
@@ -65,21 +48,19 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     private func execute() async throws {
-        if let threads { ComputeThreads.count = threads }
+        supportOptions.applyThreads()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CLIError("--queries \(queries): not a folder")
         }
         let parameters = try RunParameters(overrides: try overrides.map { try PipelineOverride.parse($0) })
-        let supports = stride(from: 0, to: supportPaths.count, by: 2).map {
-            Episode.SupportFiles(image: supportPaths[$0], mask: supportPaths[$0 + 1])
-        }
-        let configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
-                                             outputDirectory: out, maxPixels: maxPixels)
+        let supports = supportOptions.files
+        let configuration = RunConfiguration(supports: supports, ignoreValue: supportOptions.ignoreValue, parameters: parameters,
+                                             outputDirectory: out, maxPixels: supportOptions.maxPixels)
         // Check the supports before loading weights (slow): decode with a throwaway validation.
         for file in supports {
-            _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue,
-                                 decoder: ImageDecoder(maxPixels: maxPixels))
+            _ = try Episode.load(query: file.image, supports: [file], ignoreValue: supportOptions.ignoreValue,
+                                 decoder: supportOptions.decoder)
         }
         let weights = try weightOptions.load()
         let model = try FSSAM(sam2: weights.sam2, dino: weights.dino)

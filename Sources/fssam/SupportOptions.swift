@@ -1,0 +1,41 @@
+import ArgumentParser
+import Pipeline
+import Tensor
+
+/// The support set and input limits, shared by every command that segments images.
+struct SupportOptions: ParsableArguments {
+    @Option(name: .customLong("support"), parsing: .upToNextOption,
+            help: ArgumentHelp("A support example: its image and its mask (repeat for k shots).", valueName: "image mask"))
+    var supportPaths: [String] = []
+
+    @Option(help: ArgumentHelp("Mask pixels equal to this value are ignore (e.g. 255 in VOC labels).", valueName: "value"))
+    var ignoreValue: UInt16?
+
+    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
+    var maxPixels: Int = ImageDecoder.defaultMaxPixels
+
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard !supportPaths.isEmpty, supportPaths.count % 2 == 0 else {
+            throw ValidationError("--support takes two paths, an image and its mask (got \(supportPaths.count) value(s))")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    /// The support examples in model order (the i-th --support is model support i).
+    var files: [Episode.SupportFiles] {
+        stride(from: 0, to: supportPaths.count, by: 2).map {
+            Episode.SupportFiles(image: supportPaths[$0], mask: supportPaths[$0 + 1])
+        }
+    }
+
+    var decoder: ImageDecoder { ImageDecoder(maxPixels: maxPixels) }
+
+    /// Applies --threads to the compute kernels.
+    func applyThreads() {
+        if let threads { ComputeThreads.count = threads }
+    }
+}
