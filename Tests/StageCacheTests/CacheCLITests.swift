@@ -1,20 +1,12 @@
 import Foundation
 import XCTest
+import FixtureSupport
 @testable import StageCache
 
 /// `fssam cache …` end to end: the real binary (built with the test products) on a real cache.
 final class CacheCLITests: XCTestCase {
-    func fssamPath() throws -> String {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [here, here.deletingLastPathComponent()].map { $0.appendingPathComponent("fssam").path }
-        guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw CacheError.invalidArgument("fssam executable not found in \(candidates)")
-        }
-        return path
-    }
-
     func testSelfCheckStatsVerifyExplain() async throws {
-        let fssam = try fssamPath()
+        let fssam = BuiltProducts.executable("fssam").path
         let (selfStatus, selfOut) = try runTool(fssam, ["cache", "selfcheck", "--json"])
         XCTAssertEqual(selfStatus, 0, selfOut)
         XCTAssertTrue(selfOut.contains("\"ok\" : true"), selfOut)

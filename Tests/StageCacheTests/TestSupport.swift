@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import FixtureSupport
 @testable import StageCache
 
 /// A fresh directory under the system temp dir, removed when the test ends.
@@ -60,19 +61,12 @@ func featureTensor(channels: Int, height: Int, width: Int, seed: UInt64) -> Cach
     return CacheTensor(shape: [channels, height, width], floats: v)
 }
 
-/// Runs an executable and returns (status, stdout).
+/// Runs an executable and returns (status, stdout followed by stderr); a missing tool is an error
+/// naming it, so a machine without lmdb-utils fails loudly instead of skipping.
 func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
     guard FileManager.default.isExecutableFile(atPath: path) else {
         throw CacheError.invalidArgument("required tool \(path) is missing (install lmdb-utils)")
     }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try runProcess(URL(fileURLWithPath: path), arguments)
+    return (result.status, result.stdout + result.stderr)
 }
