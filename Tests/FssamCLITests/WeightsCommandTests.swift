@@ -1,35 +1,13 @@
 import Foundation
 import XCTest
+import FixtureSupport
 
 /// Runs the built `fssam` binary (it sits next to the test bundle in the build folder).
 final class WeightsCommandTests: XCTestCase {
-    private var binary: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        // On macOS the runner lives inside the .xctest bundle; walk up to the build folder.
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("fssam").path), dir.path != "/" {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("fssam").path
-    }
-
-    private var fixtures: URL {
-        if let dir = ProcessInfo.processInfo.environment["FSSAM_FIXTURES"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }
-
+    /// Output and error streams together: the assertions look for messages in either.
     private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try runProcess(BuiltProducts.executable("fssam"), arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 
     private func temporary(_ name: String) throws -> String {
@@ -41,7 +19,7 @@ final class WeightsCommandTests: XCTestCase {
     }
 
     func testInspectSampleAsTextAndJSON() throws {
-        let sample = fixtures.appendingPathComponent("checkpoint-sample.pt").path
+        let sample = Fixtures.path("checkpoint-sample.pt")
         XCTAssertTrue(FileManager.default.fileExists(atPath: sample), "fixture missing: \(sample)")
         let text = try run(["weights", "inspect", sample])
         XCTAssertEqual(text.status, 0, text.output)
@@ -64,7 +42,7 @@ final class WeightsCommandTests: XCTestCase {
     }
 
     func testConvertRoutedAndAsIs() throws {
-        let sample = fixtures.appendingPathComponent("checkpoint-sample.pt").path
+        let sample = Fixtures.path("checkpoint-sample.pt")
         let routed = try temporary("routed.safetensors")
         let result = try run(["weights", "convert", sample, routed])
         XCTAssertEqual(result.status, 0, result.output)
