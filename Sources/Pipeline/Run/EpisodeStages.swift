@@ -1,0 +1,187 @@
+import Foundation
+import Models
+import StageCache
+import Tensor
+
+/// The FSSAM forward pass of one support set, as cached stages: the support side resolved once,
+/// then any number of queries through dino_features → priors → sam2_features → memory_encode →
+/// imr → scma → decode_mask. `fssam run` drives it over a stream of items, `fssam eval` over
+/// episodes; both get the same keys, so one tool's cache serves the other.
+///
+/// Every stage's key is looked up before it is computed; keys carry the output digests of their
+/// inputs, so a hit downstream means the stages above it never run.
+public final class EpisodeStages {
+    public let model: FSSAM
+    let store: CacheStore
+    let resolver: StageResolver
+    let calibration: SupportCalibration
+    let supportImages: [Tensor]
+    let supportMasks: [Tensor]
+    /// Digests of the supports' model-size images, in model order.
+    public let supportImageDigests: [Digest]
+    /// One digest of all support labels (0/1/ignore bytes at the model size), in model order.
+    public let supportMaskDigest: Digest
+    private var supportState: Supports?
+
+    struct Supports {
+        let dino: [StageOutput]
+        let memories: [StageOutput]
+        let dinoDigest: Digest
+        let memoryDigest: Digest
+    }
+
+    /// A query's decoded mask logits and what it took.
+    public struct QueryResult {
+        /// `[512, 512]` logits of the final mask at the model size.
+        public let logits: Tensor
+        public let logitsDigest: Digest
+        /// decode_mask's record when it was computed (not yet committed): the caller commits it
+        /// with the item's done-record, or queues it.
+        public let decodeRecord: PreparedRecord?
+    }
+
+    /// `supports` are the model inputs of the support examples (image at 512², label bytes with 0 /
+    /// 1 / ignore). Counts a support decode for each (the caller decoded them).
+    init(model: FSSAM, store: CacheStore, resolver: StageResolver, supports: [FSSAM.SupportInput]) throws {
+        guard let calibration = SupportCalibration(rawValue: resolver.parameters.calibration) else {
+            throw PipelineError("scma.calibration", "unknown calibration '\(resolver.parameters.calibration)'")
+        }
+        guard !supports.isEmpty else { throw PipelineError("--support", "at least one support example (IMAGE MASK) is needed") }
+        self.model = model
+        self.store = store
+        self.resolver = resolver
+        self.calibration = calibration
+        var maskDigests: [String: Digest] = [:]
+        for (i, support) in supports.enumerated() {
+            maskDigests[Self.index(i)] = BlobDigest.of(CacheTensor(shape: [ModelInput.size, ModelInput.size], bytes: support.label))
+        }
+        supportImages = supports.map(\.image)
+        supportMasks = supports.map { FSSAM.binaryMask($0.label) }
+        supportImageDigests = supports.map { BlobDigest.of(CacheTensor($0.image)) }
+        supportMaskDigest = StageOutput.combine(maskDigests)
+    }
+
+    static func index(_ i: Int) -> String { String(format: "%05d", i) }
+
+    static func tensors(_ f: BackboneFeatures) -> [String: CacheTensor] {
+        ["feat_s0": CacheTensor(f.featS0), "feat_s1": CacheTensor(f.featS1), "feat": CacheTensor(f.feat), "pos": CacheTensor(f.pos)]
+    }
+
+    static func batched(_ x: Tensor) -> Tensor { x.rank == 3 ? x.reshaped([1] + x.shape) : x }
+
+    // MARK: supports (resolved once, on the first query)
+
+    func supports() async throws -> Supports {
+        if let supportState { return supportState }
+        var dino: [StageOutput] = [], memories: [StageOutput] = [], dinoDigests: [String: Digest] = [:],
+            memoryDigests: [String: Digest] = [:]
+        for (i, image) in supportImages.enumerated() {
+            let imageDigest = supportImageDigests[i]
+            let d = try resolver.resolve(.dinoFeatures, side: .support, inputs: ["image": imageDigest], persist: true) { [model] in
+                ["features": CacheTensor(model.dinoFeatures(image))]
+            }
+            let s = try resolver.resolve(.sam2Features, side: .support, inputs: ["image": imageDigest], persist: true) { [model] in
+                Self.tensors(model.sam2Features(image))
+            }
+            let mask = supportMasks[i]
+            let sam2 = s.output
+            let m = try resolver.resolve(.memoryEncode, side: .support,
+                                         inputs: ["features": sam2.digest, "support_mask": BlobDigest.of(CacheTensor(mask))],
+                                         persist: true) { [model] in
+                let memory = try model.heads.encodeMaskMemory(masks: mask, visionFeatures: Self.batched(try sam2.tensor("feat")))
+                return ["features": CacheTensor(memory.features), "pos_enc": CacheTensor(memory.posEnc),
+                        "obj_ptr": CacheTensor(memory.objPtr)]
+            }
+            for p in [d.prepared, s.prepared, m.prepared].compactMap({ $0 }) { try await store.put(p) }
+            dino.append(d.output); memories.append(m.output)
+            dinoDigests[Self.index(i)] = d.output.digest
+            memoryDigests[Self.index(i)] = m.output.digest
+        }
+        let state = Supports(dino: dino, memories: memories, dinoDigest: StageOutput.combine(dinoDigests),
+                             memoryDigest: StageOutput.combine(memoryDigests))
+        supportState = state
+        return state
+    }
+
+    // MARK: one query
+
+    /// Resolves every query stage for `image` (the 512² model input) and returns the logits.
+    /// A model error is thrown as `ItemFailure` naming the stage; cache I/O errors as `CacheError`.
+    public func query(image: Tensor) async throws -> QueryResult {
+        let imageDigest = BlobDigest.of(CacheTensor(image))
+        let supports = try await supports()
+        let model = self.model, masks = supportMasks, calibration = self.calibration
+        let iterations = resolver.parameters.refineIterations
+        let supportMaskDigest = self.supportMaskDigest
+
+        let queryDino = try resolver.resolve(.dinoFeatures, side: .query, inputs: ["image": imageDigest], persist: false) {
+            ["features": CacheTensor(model.dinoFeatures(image))]
+        }
+        let qDino = queryDino.output
+        let priorsR = try resolver.resolve(.priors, side: .query,
+                                           inputs: ["query_dino": qDino.digest, "support_dino": supports.dinoDigest,
+                                                    "support_mask": supportMaskDigest], persist: true) {
+            let shots = try zip(supports.dino, masks).map { (feature: try $0.tensor("features"), mask: $1) }
+            let priors = model.priors(query: try qDino.tensor("features"), supports: shots)
+            return ["foreground": CacheTensor(priors.foreground), "discriminative": CacheTensor(priors.discriminative)]
+        }
+        let priors = priorsR.output
+        let querySam2 = try resolver.resolve(.sam2Features, side: .query, inputs: ["image": imageDigest], persist: false) {
+            Self.tensors(model.sam2Features(image))
+        }
+        let qSam2 = querySam2.output
+        let memoryR = try resolver.resolve(.memoryEncode, side: .query,
+                                           inputs: ["features": qSam2.digest, "priors": priors.digest], persist: true) {
+            let feat = Self.batched(try qSam2.tensor("feat"))
+            let fg = try model.heads.encodeMaskMemory(masks: try priors.tensor("foreground"), visionFeatures: feat)
+            let disc = try model.heads.encodeMaskMemory(masks: try priors.tensor("discriminative"), visionFeatures: feat)
+            return ["fg.features": CacheTensor(fg.features), "disc.features": CacheTensor(disc.features),
+                    "disc.pos_enc": CacheTensor(disc.posEnc), "disc.obj_ptr": CacheTensor(disc.objPtr)]
+        }
+        let qMemory = memoryR.output
+        // IMR reads the supports' memories and masks too, so they are inputs of its key.
+        let imrR = try resolver.resolve(.imr, side: .query,
+                                        inputs: ["memory": qMemory.digest, "priors": priors.digest,
+                                                 "support_memory": supports.memoryDigest, "support_mask": supportMaskDigest],
+                                        persist: true) {
+            let result = try IterativeMemoryRefinement(iterations: iterations)(
+                supportMemories: try supports.memories.map { try $0.tensor("features") },
+                supportMasks: masks.map { IterativeMemoryRefinement.downsample($0) },
+                queryForegroundMemory: try qMemory.tensor("fg.features"), queryDiscMemory: try qMemory.tensor("disc.features"),
+                foregroundPrior: IterativeMemoryRefinement.downsample(try priors.tensor("foreground")),
+                discPrior: IterativeMemoryRefinement.downsample(try priors.tensor("discriminative")))
+            return ["refined": CacheTensor(result.refinedMemory)]
+        }
+        let refined = imrR.output
+        let scmaR = try resolver.resolve(.scma, side: .query,
+                                         inputs: ["query_features": qSam2.digest, "support_memory": supports.memoryDigest,
+                                                  "refined_memory": refined.digest, "query_memory": qMemory.digest,
+                                                  "support_mask": supportMaskDigest], persist: false) {
+            let bank = try MemoryBank(
+                supports: try supports.memories.map {
+                    MemoryBank.Entry(features: try $0.tensor("features"), position: try $0.tensor("pos_enc"),
+                                     objectPointer: try $0.tensor("obj_ptr"))
+                },
+                query: MemoryBank.Entry(features: try refined.tensor("refined"), position: try qMemory.tensor("disc.pos_enc"),
+                                        objectPointer: try qMemory.tensor("disc.obj_ptr")),
+                temporalPosition: model.temporalPosition)
+            let out = try model.memoryAttention(current: try qSam2.tensor("feat"), currentPos: try qSam2.tensor("pos"), bank: bank,
+                                                supportMasks: masks.map { MemoryBank.calibrationMask($0) },
+                                                calibration: calibration)
+            return ["fused": CacheTensor(out.fused)]
+        }
+        let fused = scmaR.output
+        let decodeR = try resolver.resolve(.decodeMask, side: .query,
+                                           inputs: ["fused": fused.digest, "query_features": qSam2.digest], persist: true) {
+            let final = try model.heads.decodeFinalMasks(fused: try fused.tensor("fused"),
+                                                         featS0: Self.batched(try qSam2.tensor("feat_s0")),
+                                                         featS1: Self.batched(try qSam2.tensor("feat_s1")))
+            return ["logits": CacheTensor(final.logits.reshaped([ModelInput.size, ModelInput.size])),
+                    "ious": CacheTensor(final.ious)]
+        }
+        let logits = try decodeR.output.tensor("logits")
+        for p in [queryDino.prepared, priorsR.prepared, querySam2.prepared, memoryR.prepared, imrR.prepared, scmaR.prepared]
+            .compactMap({ $0 }) { try await store.put(p) }
+        return QueryResult(logits: logits, logitsDigest: decodeR.output.digest, decodeRecord: decodeR.prepared)
+    }
+}
