@@ -55,10 +55,10 @@ struct EpisodeCommand: ParsableCommand {
     func run() throws {
         supportOptions.applyThreads()
         let clock = StageClock()
-        let files = supportOptions.files
+        let (files, ignoreValue) = try supportOptions.resolved()
         // Inputs first: a bad support must stop us before the (slow) weight loading.
         let episode = try clock.measure("decode") {
-            try Episode.load(query: query, supports: files, ignoreValue: supportOptions.ignoreValue, decoder: supportOptions.decoder)
+            try Episode.load(query: query, supports: files, ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
         let model = try clock.measure("load_weights") {
             let weights = try weightOptions.load()

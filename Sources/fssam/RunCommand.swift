@@ -5,27 +5,36 @@ import Pipeline
 import StageCache
 import Tensor
 
-/// `fssam run`: segment a folder of query images against one support set, cached per stage.
+/// `fssam run`: segment a folder or manifest of query images against one support set, cached per stage.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Segment every image of a folder from k support examples, caching each stage's output.",
+        abstract: "Segment every image of a folder or manifest from k support examples, caching each stage's output.",
         discussion: """
-            Masks go to OUT/masks/<item>.png (0/255 at the query's size), one line per item to OUT/results.jsonl, \
-            failures to OUT/errors.jsonl (both sorted by item id). An item is done when its mask and its outputs are \
-            committed to the cache; a repeated run skips done items, and a re-tune (--set imr.iterations=2) is a new \
-            run that reuses every cached stage upstream of the change.
+            Writes to OUT: masks/<item>.png (0/255 at the image's size, mirroring the input tree), predictions.json \
+            (COCO results, RLE), results.jsonl (one line per item), errors.jsonl (one line per failed item), run.json \
+            (what the run was) — all sorted by item id, with no timestamps, written atomically. --overlay adds \
+            overlays/<item>.png, --probabilities probabilities/<item>.png.
 
-            Example:
+            An item is done when its mask is written and its outputs are committed to the cache: a repeated or \
+            resumed run skips done items, adding images computes only the new ones, and a re-tune \
+            (--set imr.iterations=2) reuses every cached stage upstream of the change. Exit status 2 when some \
+            items failed (the rest completed).
+
+            Examples:
               fssam run --support cat1.jpg cat1.png --queries photos/ --out results/ --checkpoint best_1shot.pth
+              fssam run --support-set supports.yaml --manifest items.jsonl --out results/ --checkpoint best_1shot.pth
               fssam run --support cat1.jpg cat1.png --queries photos/ --out results-imr2/ --set imr.iterations=2 \\
                 --checkpoint best_1shot.pth
             """)
 
     @OptionGroup var supportOptions: SupportOptions
 
-    @Option(help: ArgumentHelp("Folder of query images (searched recursively, in a fixed order).", valueName: "dir"))
-    var queries: String
+    @Option(help: ArgumentHelp("Folder of query images (searched recursively: jpg, jpeg, png, webp, tif).", valueName: "dir"))
+    var queries: String?
+
+    @Option(help: ArgumentHelp("JSON-lines or CSV manifest of query images (id, path, optional sha256).", valueName: "file"))
+    var manifest: String?
 
     @Option(help: ArgumentHelp("Output folder.", valueName: "dir"))
     var out: String
@@ -33,12 +42,33 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Cache directory (default: $FSSAM_CACHE, else ./Cache).", valueName: "dir"))
     var cache: String?
 
+    @Option(help: ArgumentHelp("Pipeline file (default: the built-in FSSAM pipeline, as Pipelines/fssam.yaml).", valueName: "file"))
+    var pipeline: String?
+
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a stage parameter, e.g. imr.iterations=2 (repeatable).",
                                                          valueName: "stage.param=value"))
     var overrides: [String] = []
 
+    @Flag(help: "Also write overlays/<item>.png: the image with the mask tinted.")
+    var overlay = false
+
+    @Flag(help: "Also write probabilities/<item>.png: round(255 · sigmoid(logit)) at the image's size.")
+    var probabilities = false
+
+    @Option(help: "category_id of the entries in predictions.json.")
+    var categoryID = 1
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    @Flag(help: "Print the final summary as JSON on stdout.")
+    var json = false
+
     @OptionGroup var weightOptions: WeightOptions
 
+    func validate() throws {
+        guard (queries == nil) != (manifest == nil) else { throw ValidationError("give exactly one of --queries DIR or --manifest FILE") }
+    }
 
     func run() async throws {
         do { try await execute() } catch let e as ExitCode { throw e } catch {
@@ -47,20 +77,30 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    /// Reads and checks everything cheap (inputs, supports, pipeline, parameters) before the slow weight loading.
     private func execute() async throws {
         supportOptions.applyThreads()
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIError("--queries \(queries): not a folder")
+        let listing: QueryListing
+        if let queries {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError("--queries \(queries): not a folder")
+            }
+            listing = .directory(DirectoryListing(root: queries))
+        } else {
+            listing = .manifest(try ManifestListing(path: manifest!))
         }
-        let parameters = try RunParameters(overrides: try overrides.map { try PipelineOverride.parse($0) })
-        let supports = supportOptions.files
-        let configuration = RunConfiguration(supports: supports, ignoreValue: supportOptions.ignoreValue, parameters: parameters,
+        let definition = try pipeline.map { try PipelineFileLoader().load(path: $0) }
+        let parameters = try RunParameters(pipeline: definition, overrides: try overrides.map { try PipelineOverride.parse($0) })
+        let (supports, ignoreValue) = try supportOptions.resolved()
+        var configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
                                              outputDirectory: out, maxPixels: supportOptions.maxPixels)
-        // Check the supports before loading weights (slow): decode with a throwaway validation.
+        configuration.pipelineName = definition.map { ($0.path as NSString).lastPathComponent } ?? "fssam"
+        configuration.overlays = overlay
+        configuration.probabilities = probabilities
+        configuration.categoryID = categoryID
         for file in supports {
-            _ = try Episode.load(query: file.image, supports: [file], ignoreValue: supportOptions.ignoreValue,
-                                 decoder: supportOptions.decoder)
+            _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
         let weights = try weightOptions.load()
         let model = try FSSAM(sam2: weights.sam2, dino: weights.dino)
@@ -69,31 +109,64 @@ struct RunCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
+        let display = ProgressDisplay(quiet: quiet)
         let summary: RunSummary
         do {
             let executor = try RunExecutor(model: model, weights: digests, store: store, configuration: configuration)
-            summary = try await executor.run(DirectoryListing(root: queries))
-            try summary.writeReports(to: out)
+            display.countTotal(listing)
+            summary = try await executor.run(listing) { display.update($0) }
+            display.finish()
             try await store.flushAndClose()
         } catch {
+            display.finish()
             try? await store.flushAndClose()
             throw error
         }
-        print(Self.render(summary))
+        print(json ? Self.json(summary) : Self.render(summary))
         if summary.failed > 0 { throw ExitCode(2) }
     }
 
+    static let stageOrder = ["decode"] + FSSAMStage.all.map(\.name).filter { $0 != "decode" && $0 != "export" }
+
     static func render(_ summary: RunSummary) -> String {
-        var lines = ["run \(summary.runID): \(summary.succeeded) ok, \(summary.failed) failed, \(summary.skippedAsDone) skipped as done"]
-        lines.append("  stage                  computed      hits")
+        var lines = ["run \(summary.runID): \(summary.succeeded) ok, \(summary.failed) failed, "
+                     + "\(summary.skippedAsDone) skipped as done in \(String(format: "%.1f", summary.seconds)) s, "
+                     + "\(summary.bytesWritten) bytes of images written"]
+        lines.append("  stage                  computed      hits   hit rate   compute s")
         for side in [StageCounters.Side.support, .query] {
-            for stage in FSSAMStage.all.map(\.name) {
+            for stage in stageOrder {
                 let c = summary.counters.computed(stage, side), h = summary.counters.hits(stage, side)
                 guard c + h > 0 else { continue }
                 let name = "\(side.rawValue).\(stage)".padding(toLength: 22, withPad: " ", startingAt: 0)
-                lines.append("  \(name) \(String(format: "%8d  %8d", c, h))")
+                let rate = stage == "decode" ? "" : String(format: "%5.1f%%", 100 * Double(h) / Double(c + h))
+                let seconds = side == .query ? String(format: "%9.2f", summary.counters.seconds[stage] ?? 0) : ""
+                lines.append("  \(name) \(String(format: "%8d  %8d", c, h))  \(rate.padding(toLength: 8, withPad: " ", startingAt: 0)) \(seconds)")
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The summary for machines: totals, per stage and side computed / hits, compute seconds per stage.
+    static func json(_ summary: RunSummary) -> String {
+        var stages: [(String, String)] = []
+        for stage in stageOrder {
+            var fields: [(String, String)] = []
+            for side in [StageCounters.Side.support, .query] {
+                fields.append((side.rawValue, CanonicalJSON.object([
+                    ("computed", String(summary.counters.computed(stage, side))),
+                    ("hits", String(summary.counters.hits(stage, side))),
+                ])))
+            }
+            fields.append(("seconds", String(format: "%.3f", summary.counters.seconds[stage] ?? 0)))
+            stages.append((stage, CanonicalJSON.object(fields)))
+        }
+        return CanonicalJSON.object([
+            ("run_id", CanonicalJSON.string(summary.runID)),
+            ("items", CanonicalJSON.object([("ok", String(summary.succeeded)), ("failed", String(summary.failed)),
+                                            ("skipped_as_done", String(summary.skippedAsDone))])),
+            ("stages", CanonicalJSON.object(stages)),
+            ("bytes_written", String(summary.bytesWritten)),
+            ("seconds", String(format: "%.3f", summary.seconds)),
+        ])
     }
 }

@@ -8,6 +8,9 @@ struct SupportOptions: ParsableArguments {
             help: ArgumentHelp("A support example: its image and its mask (repeat for k shots).", valueName: "image mask"))
     var supportPaths: [String] = []
 
+    @Option(help: ArgumentHelp("A YAML/JSON file listing the support examples (instead of --support).", valueName: "file"))
+    var supportSet: String?
+
     @Option(help: ArgumentHelp("Mask pixels equal to this value are ignore (e.g. 255 in VOC labels).", valueName: "value"))
     var ignoreValue: UInt16?
 
@@ -18,18 +21,32 @@ struct SupportOptions: ParsableArguments {
     var threads: Int?
 
     func validate() throws {
+        if supportSet != nil {
+            guard supportPaths.isEmpty else { throw ValidationError("give the supports with --support or --support-set, not both") }
+            return try validateLimits()
+        }
         guard !supportPaths.isEmpty, supportPaths.count % 2 == 0 else {
             throw ValidationError("--support takes two paths, an image and its mask (got \(supportPaths.count) value(s))")
         }
+        try validateLimits()
+    }
+
+    private func validateLimits() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
     }
 
-    /// The support examples in model order (the i-th --support is model support i).
-    var files: [Episode.SupportFiles] {
-        stride(from: 0, to: supportPaths.count, by: 2).map {
+    /// The support examples in model order (the i-th --support is model support i), and the
+    /// ignore value (`--ignore-value` wins over the support-set file's).
+    func resolved() throws -> (files: [Episode.SupportFiles], ignoreValue: UInt16?) {
+        if let supportSet {
+            let file = try SupportSetFile.load(path: supportSet)
+            return (file.supports, ignoreValue ?? file.ignoreValue)
+        }
+        let files = stride(from: 0, to: supportPaths.count, by: 2).map {
             Episode.SupportFiles(image: supportPaths[$0], mask: supportPaths[$0 + 1])
         }
+        return (files, ignoreValue)
     }
 
     var decoder: ImageDecoder { ImageDecoder(maxPixels: maxPixels) }

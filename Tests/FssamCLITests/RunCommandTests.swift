@@ -44,6 +44,7 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(results.hasPrefix("{\"id\":\"a/one.png\",\"status\":\"computed\""), results)
         let errors = String(decoding: try read("out/errors.jsonl"), as: UTF8.self)
         XCTAssertTrue(errors.hasPrefix("{\"id\":\"bad.jpg\""), errors)
+        try assertPredictionsDecodeToMasks(out: "out")
 
         let second = try fssam(arguments)
         XCTAssertEqual(second.status, 2, second.stderr)
@@ -87,23 +88,56 @@ final class RunCommandTests: XCTestCase {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
 
-        let resumed = try fssam(arguments(out: "out", cache: "cache"))
+        let resumed = try fssam(arguments(out: "out", cache: "cache") + ["--json"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        // "run ID: A ok, 0 failed, S skipped as done": the kill came mid-run (something was left to do,
-        // something was already committed) and together they are every item.
-        let counts = (resumed.stdout.split(separator: "\n").first.map(String.init) ?? "")
-            .split(separator: ":").last!.split(separator: ",").map { Int($0.split(separator: " ")[0]) ?? -1 }
-        XCTAssertEqual(counts.count, 3, resumed.stdout)
-        if counts.count == 3 {
-            XCTAssertGreaterThan(counts[0], 0, resumed.stdout)
-            XCTAssertEqual(counts[1], 0, resumed.stdout)
-            XCTAssertEqual(counts[0] + counts[2], 3, resumed.stdout)
-        }
+        // The kill came mid-run (something was left to do) and with what was already committed the
+        // resumed run accounts for every item.
+        let items = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])?["items"]
+            as? [String: Int], resumed.stdout)
+        XCTAssertGreaterThan(items["ok"] ?? 0, 0, resumed.stdout)
+        XCTAssertEqual(items["failed"], 0, resumed.stdout)
+        XCTAssertEqual((items["ok"] ?? 0) + (items["skipped_as_done"] ?? 0), 3, resumed.stdout)
         let reference = try fssam(arguments(out: "ref", cache: "ref-cache"))
         XCTAssertEqual(reference.status, 0, reference.stderr)
         XCTAssertTrue(reference.stdout.contains(": 3 ok, 0 failed, 0 skipped as done"), reference.stdout)
         for q in 0..<3 { XCTAssertEqual(try read("out/masks/q\(q).png"), try read("ref/masks/q\(q).png"), "q\(q)") }
+        for report in ["predictions.json", "errors.jsonl", "run.json"] {
+            XCTAssertEqual(try read("out/" + report), try read("ref/" + report), report)
+        }
         let again = try fssam(arguments(out: "out", cache: "cache"))
         XCTAssertTrue(again.stdout.contains(": 0 ok, 0 failed, 3 skipped as done"), again.stdout)
+    }
+
+    /// pycocotools (installed by the setup script) decodes every entry of OUT/predictions.json to
+    /// exactly the pixels of the item's PNG mask. A missing python3 or pycocotools fails the test.
+    func assertPredictionsDecodeToMasks(out: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let script = """
+            import json, sys
+            import pycocotools.mask as M
+            for p in json.load(open(sys.argv[1])):
+                m = M.decode(p["segmentation"])
+                bits = "".join("1" if v else "0" for v in m.reshape(-1))
+                print(json.dumps({"id": p["image_id"], "h": int(m.shape[0]), "w": int(m.shape[1]), "bits": bits,
+                                  "area": int(M.area(p["segmentation"])), "declared_area": p["area"]}))
+            """
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, path(out + "/predictions.json")])
+        XCTAssertEqual(result.status, 0, "pycocotools failed: \(result.stderr)", file: file, line: line)
+        let entries = result.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let masks = FileManager.default.enumerator(atPath: path(out + "/masks"))!.allObjects.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".png") }
+        XCTAssertGreaterThan(entries.count, 0, file: file, line: line)
+        XCTAssertEqual(entries.count, masks.count, "one prediction per mask", file: file, line: line)
+        for entry in entries {
+            let id = entry["id"] as? String ?? ""
+            let name = (id as NSString).deletingPathExtension + ".png"
+            let png = try ImageDecoder().decodeLabelFile(path(out + "/masks/" + name))
+            XCTAssertEqual([entry["h"] as? Int, entry["w"] as? Int], [png.height, png.width], id, file: file, line: line)
+            let expected = String(png.values.map { $0 == 0 ? Character("0") : Character("1") })
+            XCTAssertEqual(entry["bits"] as? String, expected, "\(id): pycocotools decodes to the PNG mask", file: file, line: line)
+            XCTAssertEqual(entry["area"] as? Int, png.values.filter { $0 != 0 }.count, id, file: file, line: line)
+            XCTAssertEqual(entry["declared_area"] as? Int, entry["area"] as? Int, id, file: file, line: line)
+        }
     }
 }

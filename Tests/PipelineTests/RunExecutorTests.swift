@@ -64,7 +64,6 @@ final class RunExecutorTests: XCTestCase {
         let executor = try RunExecutor(model: model, weights: digests, store: store,
                                        configuration: RunConfiguration(supports: supports, parameters: parameters, outputDirectory: out))
         let summary = try await executor.run(DirectoryListing(root: path("queries")))
-        try summary.writeReports(to: out)
         try await store.flushAndClose()
         return summary
     }
@@ -107,9 +106,11 @@ final class RunExecutorTests: XCTestCase {
 
         // The second run wrote reports but no masks (they are done); its reports equal the first's.
         let out1 = try files(under: path("out1")), out2 = try files(under: path("out2"))
-        XCTAssertEqual(Set(out1.keys), ["masks/q0.png", "masks/q1.png", "masks/q2.png", "results.jsonl", "errors.jsonl"])
-        XCTAssertEqual(out2["results.jsonl"], out1["results.jsonl"])
-        XCTAssertEqual(out2["errors.jsonl"], out1["errors.jsonl"])
+        XCTAssertEqual(Set(out1.keys), ["masks/q0.png", "masks/q1.png", "masks/q2.png", "results.jsonl", "errors.jsonl",
+                                        "predictions.json", "run.json"])
+        for report in ["results.jsonl", "errors.jsonl", "predictions.json", "run.json"] {
+            XCTAssertEqual(out2[report], out1[report], report)
+        }
         XCTAssertEqual(out1["errors.jsonl"], [])
         let lines = String(decoding: out1["results.jsonl"]!, as: UTF8.self).split(separator: "\n")
         XCTAssertEqual(lines.count, 3)

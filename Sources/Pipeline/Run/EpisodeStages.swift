@@ -35,6 +35,9 @@ public final class EpisodeStages {
         /// `[512, 512]` logits of the final mask at the model size.
         public let logits: Tensor
         public let logitsDigest: Digest
+        /// The decoder's predicted IoU of the chosen mask (the largest of the three), in [0, 1]:
+        /// the `score` of a COCO prediction.
+        public let score: Double
         /// decode_mask's record when it was computed (not yet committed): the caller commits it
         /// with the item's done-record, or queues it.
         public let decodeRecord: PreparedRecord?
@@ -77,17 +80,16 @@ public final class EpisodeStages {
             memoryDigests: [String: Digest] = [:]
         for (i, image) in supportImages.enumerated() {
             let imageDigest = supportImageDigests[i]
-            let d = try resolver.resolve(.dinoFeatures, side: .support, inputs: ["image": imageDigest], persist: true) { [model] in
+            let d = try resolver.resolve(.dinoFeatures, side: .support, inputs: ["image": imageDigest]) { [model] in
                 ["features": CacheTensor(model.dinoFeatures(image))]
             }
-            let s = try resolver.resolve(.sam2Features, side: .support, inputs: ["image": imageDigest], persist: true) { [model] in
+            let s = try resolver.resolve(.sam2Features, side: .support, inputs: ["image": imageDigest]) { [model] in
                 Self.tensors(model.sam2Features(image))
             }
             let mask = supportMasks[i]
             let sam2 = s.output
             let m = try resolver.resolve(.memoryEncode, side: .support,
-                                         inputs: ["features": sam2.digest, "support_mask": BlobDigest.of(CacheTensor(mask))],
-                                         persist: true) { [model] in
+                                         inputs: ["features": sam2.digest, "support_mask": BlobDigest.of(CacheTensor(mask))]) { [model] in
                 let memory = try model.heads.encodeMaskMemory(masks: mask, visionFeatures: Self.batched(try sam2.tensor("feat")))
                 return ["features": CacheTensor(memory.features), "pos_enc": CacheTensor(memory.posEnc),
                         "obj_ptr": CacheTensor(memory.objPtr)]
@@ -114,24 +116,24 @@ public final class EpisodeStages {
         let iterations = resolver.parameters.refineIterations
         let supportMaskDigest = self.supportMaskDigest
 
-        let queryDino = try resolver.resolve(.dinoFeatures, side: .query, inputs: ["image": imageDigest], persist: false) {
+        let queryDino = try resolver.resolve(.dinoFeatures, side: .query, inputs: ["image": imageDigest]) {
             ["features": CacheTensor(model.dinoFeatures(image))]
         }
         let qDino = queryDino.output
         let priorsR = try resolver.resolve(.priors, side: .query,
                                            inputs: ["query_dino": qDino.digest, "support_dino": supports.dinoDigest,
-                                                    "support_mask": supportMaskDigest], persist: true) {
+                                                    "support_mask": supportMaskDigest]) {
             let shots = try zip(supports.dino, masks).map { (feature: try $0.tensor("features"), mask: $1) }
             let priors = model.priors(query: try qDino.tensor("features"), supports: shots)
             return ["foreground": CacheTensor(priors.foreground), "discriminative": CacheTensor(priors.discriminative)]
         }
         let priors = priorsR.output
-        let querySam2 = try resolver.resolve(.sam2Features, side: .query, inputs: ["image": imageDigest], persist: false) {
+        let querySam2 = try resolver.resolve(.sam2Features, side: .query, inputs: ["image": imageDigest]) {
             Self.tensors(model.sam2Features(image))
         }
         let qSam2 = querySam2.output
         let memoryR = try resolver.resolve(.memoryEncode, side: .query,
-                                           inputs: ["features": qSam2.digest, "priors": priors.digest], persist: true) {
+                                           inputs: ["features": qSam2.digest, "priors": priors.digest]) {
             let feat = Self.batched(try qSam2.tensor("feat"))
             let fg = try model.heads.encodeMaskMemory(masks: try priors.tensor("foreground"), visionFeatures: feat)
             let disc = try model.heads.encodeMaskMemory(masks: try priors.tensor("discriminative"), visionFeatures: feat)
@@ -143,7 +145,7 @@ public final class EpisodeStages {
         let imrR = try resolver.resolve(.imr, side: .query,
                                         inputs: ["memory": qMemory.digest, "priors": priors.digest,
                                                  "support_memory": supports.memoryDigest, "support_mask": supportMaskDigest],
-                                        persist: true) {
+                                        ) {
             let result = try IterativeMemoryRefinement(iterations: iterations)(
                 supportMemories: try supports.memories.map { try $0.tensor("features") },
                 supportMasks: masks.map { IterativeMemoryRefinement.downsample($0) },
@@ -156,7 +158,7 @@ public final class EpisodeStages {
         let scmaR = try resolver.resolve(.scma, side: .query,
                                          inputs: ["query_features": qSam2.digest, "support_memory": supports.memoryDigest,
                                                   "refined_memory": refined.digest, "query_memory": qMemory.digest,
-                                                  "support_mask": supportMaskDigest], persist: false) {
+                                                  "support_mask": supportMaskDigest]) {
             let bank = try MemoryBank(
                 supports: try supports.memories.map {
                     MemoryBank.Entry(features: try $0.tensor("features"), position: try $0.tensor("pos_enc"),
@@ -172,7 +174,7 @@ public final class EpisodeStages {
         }
         let fused = scmaR.output
         let decodeR = try resolver.resolve(.decodeMask, side: .query,
-                                           inputs: ["fused": fused.digest, "query_features": qSam2.digest], persist: true) {
+                                           inputs: ["fused": fused.digest, "query_features": qSam2.digest]) {
             let final = try model.heads.decodeFinalMasks(fused: try fused.tensor("fused"),
                                                          featS0: Self.batched(try qSam2.tensor("feat_s0")),
                                                          featS1: Self.batched(try qSam2.tensor("feat_s1")))
@@ -180,8 +182,10 @@ public final class EpisodeStages {
                     "ious": CacheTensor(final.ious)]
         }
         let logits = try decodeR.output.tensor("logits")
+        let score = Double(try decodeR.output.tensor("ious").storage.max() ?? 0)
         for p in [queryDino.prepared, priorsR.prepared, querySam2.prepared, memoryR.prepared, imrR.prepared, scmaR.prepared]
             .compactMap({ $0 }) { try await store.put(p) }
-        return QueryResult(logits: logits, logitsDigest: decodeR.output.digest, decodeRecord: decodeR.prepared)
+        return QueryResult(logits: logits, logitsDigest: decodeR.output.digest, score: min(max(score, 0), 1),
+                           decodeRecord: decodeR.prepared)
     }
 }

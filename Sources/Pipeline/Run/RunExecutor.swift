@@ -11,6 +11,19 @@ public struct RunConfiguration: Sendable {
     /// `--out`: masks go to `masks/…` (MaskFileLayout), reports beside them.
     public var outputDirectory: String
     public var maxPixels: Int
+    /// The pipeline file's name, recorded in `run.json`.
+    public var pipelineName = "fssam"
+    /// Also write `overlays/<id>.png` (image with the mask tinted) and `probabilities/<id>.png`
+    /// (8-bit target probability at the original size).
+    public var overlays = false
+    public var probabilities = false
+    /// `category_id` of every entry in `predictions.json`.
+    public var categoryID = 1
+    /// How many items are decoded ahead of the model, and how many finished items may still be
+    /// writing behind it: bounded, so memory does not grow with the dataset.
+    public var inFlight = 2
+    /// This process's shard, recorded in `run.json` (the listing is filtered by the caller).
+    public var shard: (index: Int, count: Int)?
 
     public init(supports: [Episode.SupportFiles], ignoreValue: UInt16? = nil, parameters: RunParameters = try! RunParameters(),
                 outputDirectory: String, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
@@ -22,37 +35,32 @@ public struct RunConfiguration: Sendable {
     }
 }
 
-/// What a run did.
+/// What a run did (so far, when handed to a progress observer).
 public struct RunSummary: Sendable {
     public var runID: String
+    /// Items whose mask was produced by this run.
     public var succeeded = 0
     public var failed = 0
     /// Items already done under this run id (by an earlier, possibly interrupted, run).
     public var skippedAsDone = 0
     public var counters = StageCounters()
-    public var results: [ResultsLine] = []
-    public var errors: [ErrorLine] = []
-    /// The exact `results.jsonl` lines, by item id (a done item's line is re-emitted as recorded).
-    var resultJSON: [(id: String, json: String)] = []
+    /// Bytes of mask, overlay and probability files written by this run.
+    public var bytesWritten = 0
+    public var seconds = 0.0
 
-    /// `results.jsonl` and `errors.jsonl` under `directory`, canonical (sorted by item id), atomic.
-    public func writeReports(to directory: String) throws {
-        var out: [UInt8] = []
-        for line in resultJSON.sorted(by: { ItemOrder.precedes($0.id, $1.id) }) { out += Array(line.json.utf8) + [10] }
-        try AtomicFile.write(out, to: directory + "/results.jsonl")
-        try JSONLinesWriter.write(errors, to: directory + "/errors.jsonl")
-    }
+    public var processed: Int { succeeded + failed + skippedAsDone }
 }
 
 /// The streaming executor of `fssam run`: one support set, a stream of query items.
 ///
-/// Per item, every stage's key is looked up before it is computed; keys carry the output digests
-/// of their inputs, so a hit downstream means the stages above it never run. An item is done when
-/// its mask file is written and its final outputs and done-record are committed together
-/// (`CacheStore.complete`); done items are skipped. A bad item is reported and the run goes on.
-///
-/// Items run one after another: the model's kernels already use every core, and one item's
-/// tensors at a time keeps memory flat however many items there are.
+/// Items are taken from the listing one at a time (nothing holds the dataset). A done item is
+/// skipped after one lookup. Otherwise its file is read and decoded ahead of the model on another
+/// thread, the model stages run through `EpisodeStages` (every key looked up before computing),
+/// and its files are written behind the model on another task, which then commits the item's
+/// final outputs and done-record in one transaction — so an item is done only once its mask file
+/// exists. At most `inFlight` items are being decoded and `inFlight` being written: memory is
+/// flat however many items there are. A bad item is reported and the run goes on; only the cache
+/// failing stops it.
 public final class RunExecutor {
     public let store: CacheStore
     public let configuration: RunConfiguration
@@ -64,11 +72,13 @@ public final class RunExecutor {
     let stages: EpisodeStages
     let layout: MaskFileLayout
     let decoder: ImageDecoder
+    let weights: StageWeightDigests
 
     /// Decodes and validates the supports (k ≥ 1, masks fit and have a target) before any model work.
     public init(model: FSSAM, weights: StageWeightDigests, store: CacheStore, configuration: RunConfiguration) throws {
         self.store = store
         self.configuration = configuration
+        self.weights = weights
         decoder = ImageDecoder(maxPixels: configuration.maxPixels)
         layout = MaskFileLayout(outputDirectory: configuration.outputDirectory)
         resolver = StageResolver(store: store, weights: weights, parameters: configuration.parameters)
@@ -94,42 +104,19 @@ public final class RunExecutor {
 
     public var counters: StageCounters { resolver.counters }
 
-    /// Runs every entry of `inputs` (streamed: nothing holds the whole list).
-    public func run<Inputs: Sequence>(_ inputs: Inputs) async throws -> RunSummary where Inputs.Element == InputEntry {
-        var summary = RunSummary(runID: runID)
-        for entry in inputs {
-            switch entry {
-            case .failure(let failure):
-                summary.failed += 1
-                summary.errors.append(ErrorLine(id: failure.id ?? failure.source, path: failure.source, stage: "input",
-                                                reason: failure.reason))
-            case .item(let item):
-                if let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded {
-                    summary.skippedAsDone += 1
-                    summary.resultJSON.append((item.id, done.message))
-                    continue
-                }
-                do {
-                    let line = try await process(item)
-                    summary.succeeded += 1
-                    summary.results.append(line)
-                } catch let e as CacheError {
-                    throw e
-                } catch {
-                    // Only the cache failing stops the run; anything about this item is this item's.
-                    let failure = error as? ItemFailure ?? ItemFailure(stage: "model", reason: "\(error)")
-                    summary.failed += 1
-                    let line = ErrorLine(id: item.id, path: item.path, stage: failure.stage, reason: failure.reason)
-                    summary.errors.append(line)
-                    try await store.complete(run: runID, item: item.id, records: [], outputs: [:], status: .failed,
-                                             message: try line.json())
-                }
-            }
-        }
+    /// Resolves the support-side stages (encoders, memories) and commits them: `fssam prepare`.
+    public func prepareSupports() async throws {
+        _ = try await stages.supports()
         try await store.flush()
-        summary.counters = resolver.counters
-        summary.resultJSON += try summary.results.map { ($0.id, try $0.json()) }
-        return summary
+    }
+
+    /// `run.json` for a finished run with `summary`'s totals.
+    public func manifest(_ summary: RunSummary) -> RunManifest {
+        RunManifest(runID: runID, pipeline: configuration.pipelineName,
+                    parameters: configuration.parameters.outputAffectingText,
+                    supportImages: stages.supportImageDigests.map(\.hex), supportMasks: stages.supportMaskDigest.hex,
+                    weights: weights.digests.mapValues(\.hex), ok: summary.succeeded + summary.skippedAsDone,
+                    failed: summary.failed, shard: configuration.shard)
     }
 
     /// An item-level failure: which stage, why. Anything else (cache I/O) stops the run.
@@ -138,40 +125,190 @@ public final class RunExecutor {
         let reason: String
     }
 
-    private func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as ItemFailure { throw e } catch let e as CacheError { throw e } catch {
-            throw ItemFailure(stage: name, reason: "\(error)")
+    /// What became of one listed entry.
+    private enum Outcome {
+        case succeeded(DoneMessage)
+        case skipped(DoneMessage)
+        case failed(ErrorLine)
+    }
+
+    /// An entry on its way through the run: done already, or being decoded.
+    private enum Pending {
+        case skip(id: String, DoneMessage)
+        case fail(ErrorLine)
+        case decode(InputItem, Task<(image: RGBImage, seconds: Double), Error>)
+    }
+
+    /// Runs every entry of `inputs` (streamed), writes the report files and `run.json` to the
+    /// output folder, and returns the totals. `progress` is called after each entry.
+    public func run<Inputs: Sequence>(_ inputs: Inputs, progress: ((RunSummary) -> Void)? = nil) async throws -> RunSummary
+    where Inputs.Element == InputEntry {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let reports = RunReports(spillDirectory: configuration.outputDirectory)
+        var summary = RunSummary(runID: runID)
+        var iterator = inputs.makeIterator()
+        var ahead: [Pending] = []
+        var behind: [(id: String, task: Task<Outcome, Error>)] = []
+        let depth = max(1, configuration.inFlight)
+
+        func record(_ outcome: Outcome, id: String) throws {
+            switch outcome {
+            case .succeeded(let message): summary.succeeded += 1; try reports.add(message, id: id)
+            case .skipped(let message): summary.skippedAsDone += 1; try reports.add(message, id: id)
+            case .failed(let line): summary.failed += 1; try reports.addError(line)
+            }
+            summary.counters = resolver.counters
+            summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            progress?(summary)
+        }
+
+        while true {
+            // Keep `depth` entries decoding ahead of the model.
+            while ahead.count < depth, let entry = iterator.next() { ahead.append(try admit(entry)) }
+            guard !ahead.isEmpty else { break }
+            switch ahead.removeFirst() {
+            case .skip(let id, let message): try record(.skipped(message), id: id)
+            case .fail(let line): try record(.failed(line), id: line.id)
+            case .decode(let item, let decoding):
+                let outcome: Outcome
+                do {
+                    let (rgb, decodeSeconds) = try await decoding.value
+                    resolver.countDecode(.query, seconds: decodeSeconds)
+                    let started = DispatchTime.now().uptimeNanoseconds
+                    let hitsBefore = resolver.counters
+                    let result = try await stages.query(image: ModelInput.image(rgb))
+                    behind.append((item.id, export(item, rgb: rgb, result: result, hitsBefore: hitsBefore, started: started)))
+                    // Wait for the oldest export only when too many are writing.
+                    while behind.count > depth {
+                        let oldest = behind.removeFirst()
+                        try record(try await oldest.task.value, id: oldest.id)
+                    }
+                    continue
+                } catch let e as CacheError {
+                    throw e
+                } catch {
+                    let failure = error as? ItemFailure ?? ItemFailure(stage: "model", reason: "\(error)")
+                    outcome = .failed(try await fail(item, failure))
+                }
+                try record(outcome, id: item.id)
+            }
+        }
+        for pending in behind { try record(try await pending.task.value, id: pending.id) }
+        try await store.flush()
+        summary.counters = resolver.counters
+        summary.bytesWritten = bytesWritten.value
+        try reports.write(to: configuration.outputDirectory)
+        try manifest(summary).write(to: configuration.outputDirectory)
+        summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return summary
+    }
+
+    /// Skip a done item, report a listing failure, or start decoding an item on another thread.
+    private func admit(_ entry: InputEntry) throws -> Pending {
+        switch entry {
+        case .failure(let failure):
+            return .fail(ErrorLine(id: failure.id ?? failure.source, path: failure.source, stage: "input",
+                                   reason: failure.line.map { "line \($0): \(failure.reason)" } ?? failure.reason))
+        case .item(let item):
+            if let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded,
+               let message = DoneMessage(text: done.message, failed: false) {
+                return .skip(id: item.id, message)
+            }
+            return .decode(item, Self.startDecoding(item, decoder: decoder))
         }
     }
 
-    // MARK: one query item
+    static func startDecoding(_ item: InputItem, decoder: ImageDecoder) -> Task<(image: RGBImage, seconds: Double), Error> {
+        Task.detached { try read(item, decoder: decoder) }
+    }
 
-    private func process(_ item: InputItem) async throws -> ResultsLine {
+    /// Reads the item's bytes, checks the manifest's digest if it gave one, and decodes.
+    static func read(_ item: InputItem, decoder: ImageDecoder) throws -> (image: RGBImage, seconds: Double) {
         let started = DispatchTime.now().uptimeNanoseconds
-        let hitsBefore = resolver.counters
-        let rgb = try stage("decode") { try decoder.decodeFile(item.path) }
-        resolver.countDecode(.query)
-        let result = try await stages.query(image: ModelInput.image(rgb))
-
-        let mask = MaskPostprocessing.binaryMask(logits: result.logits, height: rgb.height, width: rgb.width)
-        let png = try stage("export") {
-            try ImageEncoder.png(width: rgb.width, height: rgb.height, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
+        do {
+            let bytes = try ImageDecoder.readFile(item.path)
+            if let expected = item.sha256 {
+                let actual = Digest.sha256(bytes).hex
+                guard actual == expected.lowercased() else {
+                    throw PipelineError(item.path, "content SHA-256 is \(actual), the manifest says \(expected)")
+                }
+            }
+            let image = try decoder.decode(bytes)
+            return (image, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        } catch {
+            throw ItemFailure(stage: "decode", reason: "\(error)")
         }
-        try stage("export") { try AtomicFile.write(png, to: try layout.maskPath(forItem: item.id)) }
+    }
 
+    /// Records a failed item: its done-record says failed (for `fssam explain`), and a later run retries it.
+    private func fail(_ item: InputItem, _ failure: ItemFailure) async throws -> ErrorLine {
+        let line = ErrorLine(id: item.id, path: item.path, stage: failure.stage, reason: failure.reason)
+        try await store.complete(run: runID, item: item.id, records: [], outputs: [:], status: .failed, message: try line.json())
+        return line
+    }
+
+    private let bytesWritten = ByteCounter()
+
+    /// Writes the item's files behind the model, then commits its outputs and done-record.
+    private func export(_ item: InputItem, rgb: RGBImage, result: EpisodeStages.QueryResult, hitsBefore: StageCounters,
+                        started: UInt64) -> Task<Outcome, Error> {
         var itemHits: [String: Int] = [:]
         for stageName in FSSAMStage.all.map(\.name) {
             let n = resolver.counters.hits(stageName, .query) - hitsBefore.hits(stageName, .query)
             if n > 0 { itemHits[stageName] = n }
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        let line = ResultsLine(id: item.id, status: result.decodeRecord != nil ? "computed" : "cached", maskPNG: png,
-                               area: mask.reduce(0) { $0 + Int($1) }, seconds: (seconds * 1000).rounded() / 1000,
-                               cacheHits: itemHits)
-        try await store.complete(run: runID, item: item.id, records: [result.decodeRecord].compactMap { $0 },
-                                 outputs: ["logits": result.logitsDigest,
-                                           "mask_png": BlobDigest.of(CacheTensor(bytes: png))],
-                                 status: .succeeded, message: try line.json())
-        return line
+        let (layout, store, runID, configuration, counter) = (self.layout, self.store, self.runID, self.configuration,
+                                                              self.bytesWritten)
+        let logits = result.logits, logitsDigest = result.logitsDigest, score = result.score
+        let decodeRecord = result.decodeRecord
+        return Task.detached {
+            do {
+                let upsampled = MaskPostprocessing.upsampled(logits: logits, height: rgb.height, width: rgb.width)
+                let mask = MaskPostprocessing.binaryMask(upsampled: upsampled)
+                let png = try ImageEncoder.png(width: rgb.width, height: rgb.height, bands: 1,
+                                               pixels: mask.map { $0 == 0 ? 0 : 255 })
+                try AtomicFile.write(png, to: try layout.maskPath(forItem: item.id))
+                var written = png.count
+                if configuration.overlays {
+                    let overlay = try Overlay.png(image: rgb, mask: mask)
+                    try AtomicFile.write(overlay, to: try layout.overlayPath(forItem: item.id))
+                    written += overlay.count
+                }
+                if configuration.probabilities {
+                    let grey = try ImageEncoder.png(width: rgb.width, height: rgb.height, bands: 1,
+                                                    pixels: MaskPostprocessing.probabilityBytes(upsampled: upsampled))
+                    try AtomicFile.write(grey, to: try layout.path(forItem: item.id, under: "probabilities"))
+                    written += grey.count
+                }
+                counter.add(written)
+                let rle = COCORLE(mask: mask, height: rgb.height, width: rgb.width)
+                let prediction = Prediction(itemID: item.id, imageID: .name(item.id), categoryID: configuration.categoryID,
+                                            segmentation: rle, score: (score * 1e6).rounded() / 1e6)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                let line = ResultsLine(id: item.id, status: decodeRecord != nil ? "computed" : "cached", maskPNG: png,
+                                       area: rle.area, seconds: (seconds * 1000).rounded() / 1000, cacheHits: itemHits)
+                let message = DoneMessage.succeeded(result: try line.json(), prediction: try prediction.json())
+                try await store.complete(run: runID, item: item.id, records: [decodeRecord].compactMap { $0 },
+                                         outputs: ["logits": logitsDigest, "mask_png": BlobDigest.of(CacheTensor(bytes: png))],
+                                         status: .succeeded, message: message.text)
+                return .succeeded(message)
+            } catch let e as CacheError {
+                throw e
+            } catch {
+                let line = ErrorLine(id: item.id, path: item.path, stage: "export", reason: "\(error)")
+                // The logits are committed anyway: a retry after fixing the output folder re-exports without the model.
+                try await store.complete(run: runID, item: item.id, records: [decodeRecord].compactMap { $0 }, outputs: [:],
+                                         status: .failed, message: try line.json())
+                return .failed(line)
+            }
+        }
     }
+}
+
+/// Bytes written by the export tasks, summed across threads.
+final class ByteCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0
+    func add(_ n: Int) { lock.lock(); total += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return total }
 }

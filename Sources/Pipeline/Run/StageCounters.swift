@@ -10,7 +10,13 @@ public struct StageCounters: Sendable, Equatable, CustomStringConvertible {
 
     static func name(_ stage: String, _ side: Side) -> String { "\(side.rawValue).\(stage)" }
 
-    mutating func countComputed(_ stage: String, _ side: Side) { computed[Self.name(stage, side), default: 0] += 1 }
+    /// Seconds spent computing each stage (both sides), for the run summary.
+    public private(set) var seconds: [String: Double] = [:]
+
+    mutating func countComputed(_ stage: String, _ side: Side, seconds elapsed: Double = 0) {
+        computed[Self.name(stage, side), default: 0] += 1
+        seconds[stage, default: 0] += elapsed
+    }
     mutating func countHit(_ stage: String, _ side: Side) { hits[Self.name(stage, side), default: 0] += 1 }
 
     /// Computations of `stage` on `side` (0 when it never ran).

@@ -1,3 +1,4 @@
+import Foundation
 import StageCache
 
 /// Looks a stage's key up before computing it, computes on a miss, and stores what the
@@ -31,12 +32,19 @@ final class StageResolver {
         stage.key(parameters: parameters[stage.name], inputs: inputs, weights: weights)
     }
 
+    /// `stage` on `side`, kept in the cache when the run's persistence policy says so.
+    func resolve(_ stage: FSSAMStage, side: StageCounters.Side, inputs: [String: Digest],
+                 compute: @escaping () throws -> [String: CacheTensor]) throws -> Resolved {
+        try resolve(stage, side: side, inputs: inputs, persist: parameters.persists(stage.name, side), compute: compute)
+    }
+
     func resolve(_ stage: FSSAMStage, side: StageCounters.Side, inputs: [String: Digest], persist: Bool,
                  compute: @escaping () throws -> [String: CacheTensor]) throws -> Resolved {
         let key = key(stage, inputs: inputs)
         let counted: () throws -> [String: CacheTensor] = { [unowned self] in
+            let started = DispatchTime.now().uptimeNanoseconds
             let outputs = try compute()
-            counters.countComputed(stage.name, side)
+            counters.countComputed(stage.name, side, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
             return outputs
         }
         if persist {
@@ -64,5 +72,5 @@ final class StageResolver {
                         prepared: try store.prepare(memoKey, outputs: ["digest": CacheTensor(bytes: digest.bytes)]))
     }
 
-    func countDecode(_ side: StageCounters.Side) { counters.countComputed("decode", side) }
+    func countDecode(_ side: StageCounters.Side, seconds: Double = 0) { counters.countComputed("decode", side, seconds: seconds) }
 }
