@@ -210,6 +210,10 @@ public final class RunExecutor {
             return .fail(ErrorLine(id: failure.id ?? failure.source, path: failure.source, stage: "input",
                                    reason: failure.line.map { "line \($0): \(failure.reason)" } ?? failure.reason))
         case .item(let item):
+            // An id that cannot name an output file fails before any work is spent on it.
+            do { _ = try layout.maskPath(forItem: item.id) } catch {
+                return .fail(ErrorLine(id: item.id, path: item.path, stage: "input", reason: "\(error)"))
+            }
             if let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded,
                let message = DoneMessage(text: done.message, failed: false) {
                 return .skip(id: item.id, message)
