@@ -30,24 +30,10 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var supportOptions: SupportOptions
 
-    @Option(help: ArgumentHelp("Folder of query images (searched recursively: jpg, jpeg, png, webp, tif).", valueName: "dir"))
-    var queries: String?
-
-    @Option(help: ArgumentHelp("JSON-lines or CSV manifest of query images (id, path, optional sha256).", valueName: "file"))
-    var manifest: String?
+    @OptionGroup var setup: RunSetupOptions
 
     @Option(help: ArgumentHelp("Output folder.", valueName: "dir"))
     var out: String
-
-    @Option(help: ArgumentHelp("Cache directory (default: $FSSAM_CACHE, else ./Cache).", valueName: "dir"))
-    var cache: String?
-
-    @Option(help: ArgumentHelp("Pipeline file (default: the built-in FSSAM pipeline, as Pipelines/fssam.yaml).", valueName: "file"))
-    var pipeline: String?
-
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a stage parameter, e.g. imr.iterations=2 (repeatable).",
-                                                         valueName: "stage.param=value"))
-    var overrides: [String] = []
 
     @Flag(help: "Also write overlays/<item>.png: the image with the mask tinted.")
     var overlay = false
@@ -66,10 +52,6 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var weightOptions: WeightOptions
 
-    func validate() throws {
-        guard (queries == nil) != (manifest == nil) else { throw ValidationError("give exactly one of --queries DIR or --manifest FILE") }
-    }
-
     func run() async throws {
         do { try await execute() } catch let e as ExitCode { throw e } catch {
             FileHandle.standardError.write(Data("fssam run: \(error)\n".utf8))
@@ -80,18 +62,8 @@ struct RunCommand: AsyncParsableCommand {
     /// Reads and checks everything cheap (inputs, supports, pipeline, parameters) before the slow weight loading.
     private func execute() async throws {
         supportOptions.applyThreads()
-        let listing: QueryListing
-        if let queries {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw CLIError("--queries \(queries): not a folder")
-            }
-            listing = .directory(DirectoryListing(root: queries))
-        } else {
-            listing = .manifest(try ManifestListing(path: manifest!))
-        }
-        let definition = try pipeline.map { try PipelineFileLoader().load(path: $0) }
-        let parameters = try RunParameters(pipeline: definition, overrides: try overrides.map { try PipelineOverride.parse($0) })
+        let listing = try setup.listing()
+        let (definition, parameters) = try setup.parameters()
         let (supports, ignoreValue) = try supportOptions.resolved()
         var configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
                                              outputDirectory: out, maxPixels: supportOptions.maxPixels)
@@ -105,7 +77,7 @@ struct RunCommand: AsyncParsableCommand {
         let weights = try weightOptions.load()
         let model = try FSSAM(sam2: weights.sam2, dino: weights.dino)
         let digests = try StageWeightDigests(sam2: weights.sam2, dino: weights.dino)
-        let directory = cache ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
+        let directory = setup.cacheDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
@@ -132,7 +104,7 @@ struct RunCommand: AsyncParsableCommand {
         var lines = ["run \(summary.runID): \(summary.succeeded) ok, \(summary.failed) failed, "
                      + "\(summary.skippedAsDone) skipped as done in \(String(format: "%.1f", summary.seconds)) s, "
                      + "\(summary.bytesWritten) bytes of images written"]
-        lines.append("  stage                  computed      hits   hit rate   compute s")
+        lines.append("  stage                  computed      hits   hit rate   compute s (both sides)")
         for side in [StageCounters.Side.support, .query] {
             for stage in stageOrder {
                 let c = summary.counters.computed(stage, side), h = summary.counters.hits(stage, side)

@@ -22,6 +22,9 @@ public struct RunConfiguration: Sendable {
     /// How many items are decoded ahead of the model, and how many finished items may still be
     /// writing behind it: bounded, so memory does not grow with the dataset.
     public var inFlight = 2
+    /// Skip items already done in this run (the default). Off, every item goes through the stage
+    /// cache again — each stage a lookup, so a finished run re-exports without computing (`fssam demo`).
+    public var skipDone = true
     /// This process's shard, recorded in `run.json` (the listing is filtered by the caller).
     public var shard: (index: Int, count: Int)?
 
@@ -119,6 +122,29 @@ public final class RunExecutor {
                     failed: summary.failed, shard: configuration.shard)
     }
 
+    /// Explains item `id` of `inputs` in this run without computing anything: its done-record,
+    /// and per stage (supports first) the key, its preimage and whether the cache has it. Stops at
+    /// the first miss, whose output the later keys would need.
+    public func explain<Inputs: Sequence>(item id: String, in inputs: Inputs) async throws -> ItemExplanation
+    where Inputs.Element == InputEntry {
+        guard let item = inputs.lazy.compactMap({ entry -> InputItem? in
+            if case .item(let item) = entry, item.id == id { return item }
+            return nil
+        }).first else {
+            throw PipelineError(id, "no such item in the inputs (ids are paths relative to --queries, or the manifest's id)")
+        }
+        let done = try store.doneRecord(run: runID, item: id)
+        let rgb = try Self.read(item, decoder: decoder).image
+        resolver.explanations = []
+        defer { resolver.explanations = nil }
+        var stoppedAt: String?
+        do { _ = try await stages.query(image: ModelInput.image(rgb)) } catch let stop as StageResolver.ExplainStop {
+            stoppedAt = stop.stage
+        }
+        return ItemExplanation(itemID: id, path: item.path, runID: runID, done: done, stages: resolver.explanations ?? [],
+                               stoppedAt: stoppedAt)
+    }
+
     /// An item-level failure: which stage, why. Anything else (cache I/O) stops the run.
     struct ItemFailure: Error {
         let stage: String
@@ -214,7 +240,7 @@ public final class RunExecutor {
             do { _ = try layout.maskPath(forItem: item.id) } catch {
                 return .fail(ErrorLine(id: item.id, path: item.path, stage: "input", reason: "\(error)"))
             }
-            if let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded,
+            if configuration.skipDone, let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded,
                let message = DoneMessage(text: done.message, failed: false) {
                 return .skip(id: item.id, message)
             }

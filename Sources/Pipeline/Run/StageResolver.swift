@@ -14,6 +14,11 @@ final class StageResolver {
     let weights: StageWeightDigests
     let parameters: RunParameters
     private(set) var counters = StageCounters()
+    /// When set (`fssam explain`), every lookup is recorded here, and a miss stops the item with
+    /// `ExplainStop` instead of computing: explaining never runs the model.
+    var explanations: [StageExplanation]?
+
+    struct ExplainStop: Error { let stage: String }
 
     init(store: CacheStore, weights: StageWeightDigests, parameters: RunParameters) {
         self.store = store
@@ -47,6 +52,7 @@ final class StageResolver {
             counters.countComputed(stage.name, side, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
             return outputs
         }
+        if explanations != nil { return try explain(stage, side: side, key: key, persist: persist) }
         if persist {
             if let record = try? store.record(key.digest) {
                 counters.countHit(stage.name, side)
@@ -70,6 +76,31 @@ final class StageResolver {
         let digest = StageOutput.combine(StageOutput.digests(of: outputs))
         return Resolved(output: StageOutput(digest: digest, tensors: outputs),
                         prepared: try store.prepare(memoKey, outputs: ["digest": CacheTensor(bytes: digest.bytes)]))
+    }
+
+    private func explain(_ stage: FSSAMStage, side: StageCounters.Side, key: StageKey, persist: Bool) throws -> Resolved {
+        var memoKey = key
+        memoKey.stage = stage.name + "#digest"
+        let record = try store.record(key.digest)
+        let memo = persist ? nil : store.lookup(memoKey)?.outputs["digest"]?.bytes
+        var entry = StageExplanation(stage: stage.name, side: side.rawValue, key: key, persisted: persist,
+                                     status: .miss, storedBytes: record?.storedBytes ?? 0)
+        if let record {
+            entry.status = .hit
+            explanations!.append(entry)
+            let digest = StageOutput.combine(Dictionary(uniqueKeysWithValues: record.outputs.map { ($0.name, $0.digest) }))
+            return Resolved(output: StageOutput(digest: digest) { [store] in
+                guard let hit = store.lookup(key) else { throw ExplainStop(stage: stage.name) }
+                return hit.outputs
+            }, prepared: nil)
+        }
+        if let memo, memo.count == Digest.byteCount {
+            entry.status = .digestOnly
+            explanations!.append(entry)
+            return Resolved(output: StageOutput(digest: Digest(bytes: memo)) { throw ExplainStop(stage: stage.name) }, prepared: nil)
+        }
+        explanations!.append(entry)
+        throw ExplainStop(stage: stage.name)
     }
 
     func countDecode(_ side: StageCounters.Side, seconds: Double = 0) { counters.countComputed("decode", side, seconds: seconds) }
