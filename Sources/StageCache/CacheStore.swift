@@ -62,8 +62,9 @@ public final class CacheStore: Sendable {
     /// Looks a key up. A record whose blobs are missing or fail verification is reported through
     /// `options.log` (naming the blob digest and the stage) and answered as a miss, so the caller
     /// recomputes and the recomputed blob replaces the bad one. Never returns unverified data.
-    public func lookup(_ key: StageKey) -> CacheHit? {
-        do { return try fetch(key.digest, stage: key.stage) } catch {
+    /// `countsUse: false` when the caller already counted this lookup (`usedRecord`) and now reads the blobs.
+    public func lookup(_ key: StageKey, countsUse: Bool = true) -> CacheHit? {
+        do { return try fetch(key.digest, stage: key.stage, countsUse: countsUse) } catch {
             options.log("cache entry for stage \(key.stage) key \(key.digest.hex) treated as a miss: \(error)")
             return nil
         }
@@ -71,7 +72,7 @@ public final class CacheStore: Sendable {
 
     /// Like `lookup` but throws what is wrong (digest mismatch, corrupt or missing blob, LMDB error).
     /// `stage` only labels the counters and errors; nil uses the record's stage.
-    public func fetch(_ key: Digest, stage: String? = nil) throws -> CacheHit? {
+    public func fetch(_ key: Digest, stage: String? = nil, countsUse: Bool = true) throws -> CacheHit? {
         let codec = options.codec
         do {
             let hit: CacheHit? = try environment.read { txn in
@@ -89,8 +90,10 @@ public final class CacheStore: Sendable {
                 }
                 return CacheHit(record: record, outputs: outputs)
             }
-            if let hit { usage.hit(stage: stage ?? hit.record.stage, key: key, at: Clock.now()) }
-            else { usage.miss(stage: stage ?? "?") }
+            if countsUse {
+                if let hit { usage.hit(stage: stage ?? hit.record.stage, key: key, at: Clock.now()) }
+                else { usage.miss(stage: stage ?? "?") }
+            }
             return hit
         } catch let e as CacheError {
             switch e {
@@ -108,6 +111,15 @@ public final class CacheStore: Sendable {
             guard let raw = try txn.get(.records, key.bytes) else { return nil }
             do { return try CacheRecord(decoding: Array(raw)) } catch { throw CacheError.corruptRecord(key: key, reason: "\(error)") }
         }
+    }
+
+    /// The record for a key, counted as a hit or miss of `stage` in the statistics and, on a hit,
+    /// marked used now (garbage collection evicts the least recently used): the executor's lookup
+    /// when it needs only the output digests, its blobs being read later if at all.
+    public func usedRecord(_ key: Digest, stage: String) throws -> CacheRecord? {
+        let found = try record(key)
+        if found != nil { usage.hit(stage: stage, key: key, at: Clock.now()) } else { usage.miss(stage: stage) }
+        return found
     }
 
     /// One blob, verified and decoded (e.g. a done item's output). Nil when absent.

@@ -54,11 +54,11 @@ final class StageResolver {
         }
         if explanations != nil { return try explain(stage, side: side, key: key, persist: persist) }
         if persist {
-            if let record = try? store.record(key.digest) {
+            if let record = try? store.usedRecord(key.digest, stage: stage.name) {
                 counters.countHit(stage.name, side)
                 let digest = StageOutput.combine(Dictionary(uniqueKeysWithValues: record.outputs.map { ($0.name, $0.digest) }))
                 // A record whose blobs turn out bad is a miss: recompute (lookup has logged it).
-                return Resolved(output: StageOutput(digest: digest) { [store] in try store.lookup(key)?.outputs ?? counted() },
+                return Resolved(output: StageOutput(digest: digest) { [store] in try store.lookup(key, countsUse: false)?.outputs ?? counted() },
                                 prepared: nil)
             }
             let outputs = try counted()
