@@ -70,6 +70,8 @@ let package = Package(
                           swiftSettings: swiftSettings),
         .executableTarget(name: "HieraBenchmark", dependencies: ["Models", "Checkpoint", "Tensor"],
                           path: "Sources/HieraBenchmark", swiftSettings: swiftSettings),
+        .executableTarget(name: "RunBenchmark", dependencies: ["Pipeline", "Models", "Checkpoint", "StageCache", "Tensor"],
+                          path: "Sources/RunBenchmark", swiftSettings: swiftSettings),
 
         // Locates ../shared/fixtures (or $FSSAM_FIXTURES) for the parity tests.
         .target(name: "FixtureSupport", dependencies: ["Tensor"], path: "Tests/FixtureSupport"),
