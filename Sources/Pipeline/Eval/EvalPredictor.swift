@@ -49,6 +49,9 @@ public final class ModelPredictor: EvalPredictor {
         let results = try await stages.query(image: inputs.query, settings: settings)
         // Eval has no done-records: decode_mask's records are queued like the others.
         for record in results.compactMap(\.decodeRecord) { try await store.put(record) }
+        // Bilinear align_corners=True to the original size, then float32 sigmoid ≥ 0.5: the operation
+        // the authors' test.py runs (spec §3). The spec calls it "equivalent to logit ≥ 0"; it differs
+        // only for negative logits above about -3e-8, which float32 sigmoid rounds to 0.5 (target).
         return results.map { MaskPostprocessing.binaryMask(logits: $0.logits, height: inputs.queryHeight, width: inputs.queryWidth) }
     }
 
