@@ -107,13 +107,46 @@ public final class EpisodeStages {
 
     // MARK: one query
 
+    /// A query's stages upstream of IMR (encoders, priors, query memories): they depend on no
+    /// tunable parameter, so a sweep resolves them once and runs `downstream` per value.
+    struct QueryUpstream {
+        let dino: StageOutput
+        let priors: StageOutput
+        let sam2: StageOutput
+        let memory: StageOutput
+        /// Records prepared on misses, queued after decode_mask resolved (as `fssam run` always has).
+        let records: [PreparedRecord]
+    }
+
     /// Resolves every query stage for `image` (the 512² model input) and returns the logits.
     /// A model error is thrown as `ItemFailure` naming the stage; cache I/O errors as `CacheError`.
     public func query(image: Tensor) async throws -> QueryResult {
+        let upstream = try upstream(image: image, supports: try await supports())
+        return try await downstream(upstream, parameters: resolver.parameters, queued: upstream.records)
+    }
+
+    /// The logits for each parameter set, in order; everything upstream of IMR is resolved (and,
+    /// on a miss, computed) once. The sets may differ only in IMR / SCMA / decode_mask parameters.
+    public func query(image: Tensor, settings: [RunParameters]) async throws -> [QueryResult] {
+        let upstreamStages = [FSSAMStage.dinoFeatures, .priors, .sam2Features, .memoryEncode]
+        for setting in settings {
+            for stage in upstreamStages where setting[stage.name] != resolver.parameters[stage.name] {
+                throw PipelineError("--sweep", "a sweep may vary imr, scma or decode_mask parameters only, not \(stage.name)")
+            }
+        }
+        let upstream = try upstream(image: image, supports: try await supports())
+        var queued = upstream.records
+        var results: [QueryResult] = []
+        for setting in settings {
+            results.append(try await downstream(upstream, parameters: setting, queued: queued))
+            queued = []
+        }
+        return results
+    }
+
+    private func upstream(image: Tensor, supports: Supports) throws -> QueryUpstream {
         let imageDigest = BlobDigest.of(CacheTensor(image))
-        let supports = try await supports()
-        let model = self.model, masks = supportMasks, calibration = self.calibration
-        let iterations = resolver.parameters.refineIterations
+        let model = self.model, masks = supportMasks
         let supportMaskDigest = self.supportMaskDigest
 
         let queryDino = try resolver.resolve(.dinoFeatures, side: .query, inputs: ["image": imageDigest]) {
@@ -140,12 +173,27 @@ public final class EpisodeStages {
             return ["fg.features": CacheTensor(fg.features), "disc.features": CacheTensor(disc.features),
                     "disc.pos_enc": CacheTensor(disc.posEnc), "disc.obj_ptr": CacheTensor(disc.objPtr)]
         }
-        let qMemory = memoryR.output
+        return QueryUpstream(dino: qDino, priors: priors, sam2: qSam2, memory: memoryR.output,
+                             records: [queryDino.prepared, priorsR.prepared, querySam2.prepared, memoryR.prepared].compactMap { $0 })
+    }
+
+    /// IMR → SCMA → decode_mask under `parameters`; queues `queued` (upstream records) with its own,
+    /// after decode_mask resolved, as `fssam run` always has.
+    private func downstream(_ upstream: QueryUpstream, parameters: RunParameters, queued: [PreparedRecord]) async throws
+        -> QueryResult {
+        let supports = try await supports()
+        guard let calibration = SupportCalibration(rawValue: parameters.calibration) else {
+            throw PipelineError("scma.calibration", "unknown calibration '\(parameters.calibration)'")
+        }
+        let model = self.model, masks = supportMasks
+        let iterations = parameters.refineIterations
+        let supportMaskDigest = self.supportMaskDigest
+        let priors = upstream.priors, qSam2 = upstream.sam2, qMemory = upstream.memory
         // IMR reads the supports' memories and masks too, so they are inputs of its key.
         let imrR = try resolver.resolve(.imr, side: .query,
                                         inputs: ["memory": qMemory.digest, "priors": priors.digest,
                                                  "support_memory": supports.memoryDigest, "support_mask": supportMaskDigest],
-                                        ) {
+                                        parameters: parameters) {
             let result = try IterativeMemoryRefinement(iterations: iterations)(
                 supportMemories: try supports.memories.map { try $0.tensor("features") },
                 supportMasks: masks.map { IterativeMemoryRefinement.downsample($0) },
@@ -158,7 +206,7 @@ public final class EpisodeStages {
         let scmaR = try resolver.resolve(.scma, side: .query,
                                          inputs: ["query_features": qSam2.digest, "support_memory": supports.memoryDigest,
                                                   "refined_memory": refined.digest, "query_memory": qMemory.digest,
-                                                  "support_mask": supportMaskDigest]) {
+                                                  "support_mask": supportMaskDigest], parameters: parameters) {
             let bank = try MemoryBank(
                 supports: try supports.memories.map {
                     MemoryBank.Entry(features: try $0.tensor("features"), position: try $0.tensor("pos_enc"),
@@ -174,7 +222,8 @@ public final class EpisodeStages {
         }
         let fused = scmaR.output
         let decodeR = try resolver.resolve(.decodeMask, side: .query,
-                                           inputs: ["fused": fused.digest, "query_features": qSam2.digest]) {
+                                           inputs: ["fused": fused.digest, "query_features": qSam2.digest],
+                                           parameters: parameters) {
             let final = try model.heads.decodeFinalMasks(fused: try fused.tensor("fused"),
                                                          featS0: Self.batched(try qSam2.tensor("feat_s0")),
                                                          featS1: Self.batched(try qSam2.tensor("feat_s1")))
@@ -183,8 +232,7 @@ public final class EpisodeStages {
         }
         let logits = try decodeR.output.tensor("logits")
         let score = Double(try decodeR.output.tensor("ious").storage.max() ?? 0)
-        for p in [queryDino.prepared, priorsR.prepared, querySam2.prepared, memoryR.prepared, imrR.prepared, scmaR.prepared]
-            .compactMap({ $0 }) { try await store.put(p) }
+        for p in queued + [imrR.prepared, scmaR.prepared].compactMap({ $0 }) { try await store.put(p) }
         return QueryResult(logits: logits, logitsDigest: decodeR.output.digest, score: min(max(score, 0), 1),
                            decodeRecord: decodeR.prepared)
     }

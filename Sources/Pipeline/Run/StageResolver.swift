@@ -20,6 +20,13 @@ final class StageResolver {
 
     struct ExplainStop: Error { let stage: String }
 
+    /// When set, outputs of stages that are not persisted stay in memory, by key, until
+    /// `releaseRetained()`: `fssam eval` keeps one query image's encoder features while it runs
+    /// that image's episodes (other support sets, sweep values) instead of recomputing them.
+    /// Off for `fssam run`, whose queries are each seen once.
+    var retainsEphemeral = false
+    private var retained: [Digest: StageOutput] = [:]
+
     init(store: CacheStore, weights: StageWeightDigests, parameters: RunParameters) {
         self.store = store
         self.weights = weights
@@ -33,19 +40,25 @@ final class StageResolver {
         let prepared: PreparedRecord?
     }
 
-    func key(_ stage: FSSAMStage, inputs: [String: Digest]) -> StageKey {
-        stage.key(parameters: parameters[stage.name], inputs: inputs, weights: weights)
+    /// `parameters` overrides the resolver's own (a sweep resolves the stages downstream of its
+    /// parameter once per value).
+    func key(_ stage: FSSAMStage, inputs: [String: Digest], parameters: RunParameters? = nil) -> StageKey {
+        stage.key(parameters: (parameters ?? self.parameters)[stage.name], inputs: inputs, weights: weights)
     }
 
+    func releaseRetained() { retained.removeAll() }
+
     /// `stage` on `side`, kept in the cache when the run's persistence policy says so.
-    func resolve(_ stage: FSSAMStage, side: StageCounters.Side, inputs: [String: Digest],
+    func resolve(_ stage: FSSAMStage, side: StageCounters.Side, inputs: [String: Digest], parameters: RunParameters? = nil,
                  compute: @escaping () throws -> [String: CacheTensor]) throws -> Resolved {
-        try resolve(stage, side: side, inputs: inputs, persist: parameters.persists(stage.name, side), compute: compute)
+        try resolve(stage, side: side, inputs: inputs, persist: (parameters ?? self.parameters).persists(stage.name, side),
+                    parameters: parameters, compute: compute)
     }
 
     func resolve(_ stage: FSSAMStage, side: StageCounters.Side, inputs: [String: Digest], persist: Bool,
+                 parameters: RunParameters? = nil,
                  compute: @escaping () throws -> [String: CacheTensor]) throws -> Resolved {
-        let key = key(stage, inputs: inputs)
+        let key = key(stage, inputs: inputs, parameters: parameters)
         let counted: () throws -> [String: CacheTensor] = { [unowned self] in
             let started = DispatchTime.now().uptimeNanoseconds
             let outputs = try compute()
@@ -66,15 +79,23 @@ final class StageResolver {
             return Resolved(output: StageOutput(digest: StageOutput.combine(prepared.outputDigests), tensors: outputs),
                             prepared: prepared)
         }
+        if retainsEphemeral, let kept = retained[key.digest] {
+            counters.countHit(stage.name, side)
+            return Resolved(output: kept, prepared: nil)
+        }
         var memoKey = key
         memoKey.stage = stage.name + "#digest"
         if let memo = store.lookup(memoKey)?.outputs["digest"]?.bytes, memo.count == Digest.byteCount {
             counters.countHit(stage.name, side)
-            return Resolved(output: StageOutput(digest: Digest(bytes: memo), produce: counted), prepared: nil)
+            let output = StageOutput(digest: Digest(bytes: memo), produce: counted)
+            if retainsEphemeral { retained[key.digest] = output }
+            return Resolved(output: output, prepared: nil)
         }
         let outputs = try counted()
         let digest = StageOutput.combine(StageOutput.digests(of: outputs))
-        return Resolved(output: StageOutput(digest: digest, tensors: outputs),
+        let output = StageOutput(digest: digest, tensors: outputs)
+        if retainsEphemeral { retained[key.digest] = output }
+        return Resolved(output: output,
                         prepared: try store.prepare(memoKey, outputs: ["digest": CacheTensor(bytes: digest.bytes)]))
     }
 

@@ -1,0 +1,214 @@
+import Foundation
+import Models
+import StageCache
+import Tensor
+
+/// One parameter set of an evaluation, named for reports and prediction folders.
+public struct EvalSetting: Sendable {
+    /// `default`, or the swept `stage.param=value`.
+    public var name: String
+    public var parameters: RunParameters
+
+    public init(name: String, parameters: RunParameters) {
+        self.name = name
+        self.parameters = parameters
+    }
+
+    /// `--sweep stage.param=v1,v2,…` on top of `base` overrides: one setting per value.
+    public static func sweep(_ text: String?, base: [PipelineOverride]) throws -> [EvalSetting] {
+        guard let text else { return [EvalSetting(name: "default", parameters: try RunParameters(overrides: base))] }
+        let sweep = try PipelineOverride.parse(text)
+        let values = sweep.value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !values.isEmpty, !values.contains(where: \.isEmpty) else {
+            throw PipelineError("--sweep \(text)", "expected stage.param=v1,v2,… with no empty value")
+        }
+        guard Set(values).count == values.count else { throw PipelineError("--sweep \(text)", "a value is repeated") }
+        return try values.map { value in
+            let one = try PipelineOverride.parse("\(sweep.stage).\(sweep.parameter)=\(value)")
+            return EvalSetting(name: one.text, parameters: try RunParameters(overrides: base + [one]))
+        }
+    }
+}
+
+/// An episode that could not be evaluated: which, what, why. It is left out of the metrics.
+public struct FailedEpisode: Sendable, Equatable, Codable {
+    public var episode: Int
+    public var subject: String
+    public var reason: String
+}
+
+/// Runs episodes, accumulates the metrics per setting and writes the predictions.
+///
+/// Bad input policy: problems in the lists or the episode files stop the evaluation before any
+/// model work (`EvalPlan`), so do missing files. A file that exists but cannot be decoded, a
+/// label whose size differs from its image, or a model error fails that episode only: it is
+/// recorded (report `failed`), left out of every metric, and the exit status says so. Only the
+/// cache failing stops a started evaluation.
+public final class EvalRunner {
+    public let classes: [Int]
+    public let settings: [EvalSetting]
+    public let predictor: EvalPredictor
+    public let decoder: ImageDecoder
+    public let layout: DatasetLayout
+    /// `--save-predictions`: `<dir>/<setting>/episode-<n>.png` (0/255 at the original size; no
+    /// setting folder for a single setting) and `<dir>/episodes.jsonl`.
+    public let predictionsDirectory: String?
+
+    public init(layout: DatasetLayout, classes: [Int], settings: [EvalSetting], predictor: EvalPredictor,
+                decoder: ImageDecoder = ImageDecoder(), predictionsDirectory: String? = nil) {
+        self.layout = layout
+        self.classes = classes
+        self.settings = settings
+        self.predictor = predictor
+        self.decoder = decoder
+        self.predictionsDirectory = predictionsDirectory
+    }
+
+    public struct Outcome: Sendable {
+        /// One per setting, in setting order.
+        public var metrics: [EvalMetrics]
+        public var failed: [FailedEpisode]
+        /// Per episode index, one count per setting (succeeded episodes only).
+        public var counts: [Int: [EpisodeCounts]]
+    }
+
+    /// Episodes of the same query run back to back (the predictor keeps that query's features);
+    /// the metric sums are integers, so the processing order does not change any figure.
+    public func run(_ episodes: [EvalEpisode], progress: ((Int, Int) -> Void)? = nil) async throws -> Outcome {
+        if let predictionsDirectory {
+            try EpisodeListFile.write(episodes.sorted { $0.index < $1.index }, to: predictionsDirectory + "/episodes.jsonl")
+        }
+        var firstSeen: [ImagePair: Int] = [:]
+        for (i, e) in episodes.enumerated() where firstSeen[e.query] == nil { firstSeen[e.query] = i }
+        let order = episodes.enumerated().sorted {
+            let a = firstSeen[$0.element.query]!, b = firstSeen[$1.element.query]!
+            return a != b ? a < b : $0.offset < $1.offset
+        }.map(\.element)
+
+        var outcome = Outcome(metrics: settings.map { _ in EvalMetrics(classes: classes) }, failed: [], counts: [:])
+        var current: ImagePair?
+        for (done, episode) in order.enumerated() {
+            if let c = current, c != episode.query { predictor.queryFinished() }
+            current = episode.query
+            do {
+                let inputs = try prepare(episode)
+                let masks: [[UInt8]]
+                do { masks = try await predictor.masks(inputs, settings: settings.map(\.parameters)) } catch let e as CacheError {
+                    throw e
+                } catch {
+                    throw PipelineError("model", "\(error)")
+                }
+                var counts: [EpisodeCounts] = []
+                for (s, mask) in masks.enumerated() {
+                    let c = EpisodeCounts(prediction: mask, target: inputs.target)
+                    counts.append(c)
+                    try save(mask, width: inputs.queryWidth, height: inputs.queryHeight, episode: episode.index, setting: s)
+                }
+                for (s, c) in counts.enumerated() { outcome.metrics[s].add(c, classID: episode.classID) }
+                outcome.counts[episode.index] = counts
+            } catch let e as CacheError {
+                throw e
+            } catch let e as PipelineError {
+                outcome.failed.append(FailedEpisode(episode: episode.index, subject: e.subject, reason: e.reason))
+            } catch {
+                outcome.failed.append(FailedEpisode(episode: episode.index, subject: episode.query.image, reason: "\(error)"))
+            }
+            progress?(done + 1, episodes.count)
+        }
+        predictor.queryFinished()
+        outcome.failed.sort { $0.episode < $1.episode }
+        return outcome
+    }
+
+    /// Decodes and prepares one episode exactly as the authors' loader (spec §3, §4.3).
+    public func prepare(_ episode: EvalEpisode) throws -> EvalInputs {
+        let (queryImage, queryLabel) = try decodePair(episode.query, role: "query")
+        var supports: [FSSAM.SupportInput] = []
+        for (i, pair) in episode.supports.enumerated() {
+            let (image, label) = try decodePair(pair, role: "support \(i + 1)")
+            let binary = EvalLabel.binarised(label, classID: episode.classID)
+            supports.append(FSSAM.SupportInput(image: ModelInput.image(image),
+                                               label: EvalLabel.modelSize(binary, width: label.width, height: label.height)))
+        }
+        return EvalInputs(episode: episode, query: ModelInput.image(queryImage), queryWidth: queryImage.width,
+                          queryHeight: queryImage.height, target: EvalLabel.binarised(queryLabel, classID: episode.classID),
+                          supports: supports)
+    }
+
+    func decodePair(_ pair: ImagePair, role: String) throws -> (RGBImage, LabelImage) {
+        let imagePath = layout.resolve(pair.image), labelPath = layout.resolve(pair.label)
+        let image: RGBImage, label: LabelImage
+        do { image = try decoder.decodeFile(imagePath) } catch { throw PipelineError(imagePath, "\(role) image: \(error)") }
+        do { label = try decoder.decodeLabelFile(labelPath) } catch { throw PipelineError(labelPath, "\(role) label: \(error)") }
+        guard image.width == label.width, image.height == label.height else {
+            throw PipelineError(labelPath, "\(role) label is \(label.width)x\(label.height) but its image is \(image.width)x\(image.height)")
+        }
+        return (image, label)
+    }
+
+    func save(_ mask: [UInt8], width: Int, height: Int, episode: Int, setting: Int) throws {
+        guard let predictionsDirectory else { return }
+        let png = try ImageEncoder.png(width: width, height: height, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
+        try AtomicFile.write(png, to: predictionPath(predictionsDirectory, episode: episode, setting: setting))
+    }
+
+    public func predictionPath(_ directory: String, episode: Int, setting: Int) -> String {
+        let folder = settings.count == 1 ? directory : directory + "/" + settings[setting].name
+        return folder + "/" + String(format: "episode-%05d.png", episode)
+    }
+}
+
+/// Everything decided before model work: the lists (read, or built from labels) and the
+/// episodes (drawn, or read from a file), checked against the fold and the file system.
+public struct EvalPlan {
+    public var lists: EvalLists?
+    /// Whether the lists were built from the label images (no list files found).
+    public var builtLists = false
+    public var episodes: [EvalEpisode]
+
+    public init(layout: DatasetLayout, fold: Int, shots: Int, count: Int, seed: UInt64, episodeList: String?,
+                decoder: ImageDecoder = ImageDecoder()) throws {
+        let classes = layout.dataset.foldClasses(fold)
+        if let episodeList {
+            episodes = try EpisodeListFile.read(episodeList, classes: classes, shots: shots)
+        } else {
+            let lists: EvalLists
+            let dataList = layout.dataListFile(fold: fold), pools = layout.classPoolFile(fold: fold)
+            let haveData = FileManager.default.fileExists(atPath: dataList), havePools = FileManager.default.fileExists(atPath: pools)
+            if haveData && havePools {
+                lists = try EvalLists.load(dataList: dataList, classPools: pools)
+                try lists.validate(classes: classes, file: pools)
+            } else if !haveData && !havePools {
+                lists = try EvalListBuilder(layout: layout, decoder: decoder).build(fold: fold)
+                builtLists = true
+            } else {
+                throw PipelineError(haveData ? pools : dataList, "missing (its companion list exists; give both or neither)")
+            }
+            let sampler = EpisodeSampler(lists: lists, classes: classes, shots: shots) { q in
+                let path = layout.resolve(lists.queries[q].label)
+                let label: LabelImage
+                do { label = try decoder.decodeLabelFile(path) } catch { throw PipelineError(path, "query label: \(error)") }
+                return EpisodeSampler.classes(in: label, fold: classes)
+            }
+            episodes = try sampler.draw(count: count, seed: seed)
+            self.lists = lists
+        }
+        try Self.checkFilesExist(episodes, layout: layout)
+    }
+
+    static func checkFilesExist(_ episodes: [EvalEpisode], layout: DatasetLayout) throws {
+        var checked = Set<String>()
+        var missing: [String] = []
+        for e in episodes {
+            for pair in [e.query] + e.supports {
+                for listed in [pair.image, pair.label] where checked.insert(listed).inserted {
+                    if !FileManager.default.fileExists(atPath: layout.resolve(listed)) { missing.append(layout.resolve(listed)) }
+                }
+            }
+        }
+        guard missing.isEmpty else {
+            throw PipelineError(missing[0], "missing" + (missing.count > 1 ? " (and \(missing.count - 1) more file(s) the episodes need)" : "")
+                                + "; check --root and --lists")
+        }
+    }
+}
