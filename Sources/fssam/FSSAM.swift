@@ -5,5 +5,6 @@ struct FSSAMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fssam",
         abstract: "Few-shot segmentation (FSSAM: SAM 2 + DINOv2) over large image sets, cached per stage.",
-        subcommands: [EpisodeCommand.self, RunCommand.self, CacheCommand.self, WeightsCommand.self])
+        subcommands: [EpisodeCommand.self, RunCommand.self, PrepareCommand.self, StatusCommand.self, MergeCommand.self,
+                      CacheCommand.self, WeightsCommand.self])
 }

@@ -39,6 +39,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var weightOptions: WeightOptions
 
+    @OptionGroup(title: "Sharding (clusters)") var shardOptions: ShardOptions
 
     func run() async throws {
         do { try await execute() } catch let e as ExitCode { throw e } catch {
@@ -53,6 +54,9 @@ struct RunCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CLIError("--queries \(queries): not a folder")
         }
+        // Sharding: this process's part of the listing, written to OUT/shards/I-of-N/.
+        let shard = try shardOptions.resolve()
+        let out = shard?.partDirectory(in: self.out) ?? self.out
         let parameters = try RunParameters(overrides: try overrides.map { try PipelineOverride.parse($0) })
         let supports = supportOptions.files
         let configuration = RunConfiguration(supports: supports, ignoreValue: supportOptions.ignoreValue, parameters: parameters,
@@ -68,13 +72,17 @@ struct RunCommand: AsyncParsableCommand {
         let directory = cache ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // run.json marks a finished run: a stale one must not vouch for this run while it is under way.
+        unlink(out + "/" + RunManifest.fileName)
         let store = try CacheStore(directory: directory)
         let summary: RunSummary
         do {
             let executor = try RunExecutor(model: model, weights: digests, store: store, configuration: configuration)
-            summary = try await executor.run(DirectoryListing(root: queries))
+            let listing = DirectoryListing(root: queries)
+            if let shard { summary = try await executor.run(shard.filter(listing)) } else { summary = try await executor.run(listing) }
             try summary.writeReports(to: out)
             try await store.flushAndClose()
+            try RunManifest(executor: executor, summary: summary, shard: shard).write(toDirectory: out)
         } catch {
             try? await store.flushAndClose()
             throw error

@@ -94,6 +94,14 @@ public final class RunExecutor {
 
     public var counters: StageCounters { resolver.counters }
 
+    /// `fssam prepare`: computes (or finds) the support-set stages and commits them, without any
+    /// query, so every shard started from a copy of this cache skips the support encoders.
+    public func prepareSupports() async throws -> StageCounters {
+        try await stages.resolveSupports()
+        try await store.flush()
+        return resolver.counters
+    }
+
     /// Runs every entry of `inputs` (streamed: nothing holds the whole list).
     public func run<Inputs: Sequence>(_ inputs: Inputs) async throws -> RunSummary where Inputs.Element == InputEntry {
         var summary = RunSummary(runID: runID)

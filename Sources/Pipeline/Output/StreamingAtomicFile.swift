@@ -1,0 +1,66 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file written in pieces (a merge of files too large to hold) that still appears atomically:
+/// the bytes go to a temporary file beside the target through a buffer, and `commit()` flushes,
+/// fsyncs and renames it into place. Dropped without `commit()`, it removes the temporary file,
+/// so a failed merge never leaves a half-written result under the real name.
+public final class StreamingAtomicFile {
+    public let path: String
+    private let temporary: String
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private static let bufferSize = 1 << 20
+
+    public init(path: String) throws {
+        self.path = path
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw PipelineError(path, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        buffer.reserveCapacity(Self.bufferSize)
+    }
+
+    deinit {
+        if fd >= 0 {
+            close(fd)
+            unlink(temporary)
+        }
+    }
+
+    public func write(_ bytes: some Sequence<UInt8>) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= Self.bufferSize { try drain() }
+    }
+
+    private func drain() throws {
+        try buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw PipelineError(path, "write failed: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    public func commit() throws {
+        try drain()
+        guard fsync(fd) == 0 else { throw PipelineError(path, "fsync failed: \(String(cString: strerror(errno)))") }
+        close(fd)
+        fd = -1
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw PipelineError(path, "cannot move into place: \(reason)")
+        }
+    }
+}
