@@ -6,5 +6,6 @@ struct FSSAMCommand: AsyncParsableCommand {
         commandName: "fssam",
         abstract: "Few-shot segmentation (FSSAM: SAM 2 + DINOv2) over large image sets, cached per stage.",
         subcommands: [EpisodeCommand.self, RunCommand.self, ExplainCommand.self, DemoCommand.self, EvalCommand.self,
+                      PrepareCommand.self, StatusCommand.self, MergeCommand.self,
                       CacheCommand.self, WeightsCommand.self])
 }

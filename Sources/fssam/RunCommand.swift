@@ -52,6 +52,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var weightOptions: WeightOptions
 
+    @OptionGroup(title: "Sharding (clusters)") var shardOptions: ShardOptions
+
     func run() async throws {
         do { try await execute() } catch let e as ExitCode { throw e } catch {
             FileHandle.standardError.write(Data("fssam run: \(error)\n".utf8))
@@ -63,6 +65,9 @@ struct RunCommand: AsyncParsableCommand {
     private func execute() async throws {
         supportOptions.applyThreads()
         let listing = try setup.listing()
+        // Sharding: this process's part of the listing, written to OUT/shards/I-of-N/.
+        let shard = try shardOptions.resolve()
+        let out = shard?.partDirectory(in: self.out) ?? self.out
         let (definition, parameters) = try setup.parameters()
         let (supports, ignoreValue) = try supportOptions.resolved()
         var configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
@@ -71,6 +76,7 @@ struct RunCommand: AsyncParsableCommand {
         configuration.overlays = overlay
         configuration.probabilities = probabilities
         configuration.categoryID = categoryID
+        configuration.shard = shard
         for file in supports {
             _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
@@ -85,8 +91,14 @@ struct RunCommand: AsyncParsableCommand {
         let summary: RunSummary
         do {
             let executor = try RunExecutor(model: model, weights: digests, store: store, configuration: configuration)
-            display.countTotal(listing)
-            summary = try await executor.run(listing) { display.update($0) }
+            if let shard {
+                let part = shard.filter(listing)
+                display.countTotal(part)
+                summary = try await executor.run(part) { display.update($0) }
+            } else {
+                display.countTotal(listing)
+                summary = try await executor.run(listing) { display.update($0) }
+            }
             display.finish()
             try await store.flushAndClose()
         } catch {

@@ -3,7 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// `AtomicFile` for files too large to build in memory (a results file of 10^7 lines): bytes are
+/// `AtomicFile` for files too large to build in memory (a results file of 10^7 lines, a merge of
+/// shards): bytes are
 /// appended through a buffer to a temporary file beside the target, and `commit` flushes, fsyncs
 /// and renames it into place. Dropped without `commit`, the temporary file is removed and the
 /// target is untouched, so a reader never sees a half-written file.
@@ -32,8 +33,8 @@ public final class AtomicFileWriter {
         }
     }
 
-    public func write(_ bytes: [UInt8]) throws {
-        buffer += bytes
+    public func write(_ bytes: some Sequence<UInt8>) throws {
+        buffer.append(contentsOf: bytes)
         if buffer.count >= Self.bufferLimit { try drain() }
     }
 

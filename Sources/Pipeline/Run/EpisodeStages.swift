@@ -21,6 +21,8 @@ public final class EpisodeStages {
     public let supportImageDigests: [Digest]
     /// One digest of all support labels (0/1/ignore bytes at the model size), in model order.
     public let supportMaskDigest: Digest
+    /// Each support's label digest, in model order (what `run.json` lists per support).
+    public let supportMaskDigests: [Digest]
     private var supportState: Supports?
 
     struct Supports {
@@ -62,6 +64,7 @@ public final class EpisodeStages {
         supportMasks = supports.map { FSSAM.binaryMask($0.label) }
         supportImageDigests = supports.map { BlobDigest.of(CacheTensor($0.image)) }
         supportMaskDigest = StageOutput.combine(maskDigests)
+        supportMaskDigests = supports.indices.map { maskDigests[Self.index($0)]! }
     }
 
     static func index(_ i: Int) -> String { String(format: "%05d", i) }
@@ -73,6 +76,10 @@ public final class EpisodeStages {
     static func batched(_ x: Tensor) -> Tensor { x.rank == 3 ? x.reshaped([1] + x.shape) : x }
 
     // MARK: supports (resolved once, on the first query)
+
+    /// Resolves the support side now (encoders and memories, computed or found) and queues its
+    /// records, so a cache can be prepared once and copied to every shard's node.
+    public func resolveSupports() async throws { _ = try await supports() }
 
     func supports() async throws -> Supports {
         if let supportState { return supportState }

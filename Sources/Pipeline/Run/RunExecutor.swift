@@ -26,7 +26,7 @@ public struct RunConfiguration: Sendable {
     /// cache again — each stage a lookup, so a finished run re-exports without computing (`fssam demo`).
     public var skipDone = true
     /// This process's shard, recorded in `run.json` (the listing is filtered by the caller).
-    public var shard: (index: Int, count: Int)?
+    public var shard: ShardSelection?
 
     public init(supports: [Episode.SupportFiles], ignoreValue: UInt16? = nil, parameters: RunParameters = try! RunParameters(),
                 outputDirectory: String, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
@@ -107,19 +107,12 @@ public final class RunExecutor {
 
     public var counters: StageCounters { resolver.counters }
 
-    /// Resolves the support-side stages (encoders, memories) and commits them: `fssam prepare`.
-    public func prepareSupports() async throws {
-        _ = try await stages.supports()
+    /// `fssam prepare`: computes (or finds) the support-set stages and commits them, without any
+    /// query, so every shard started from a copy of this cache skips the support encoders.
+    public func prepareSupports() async throws -> StageCounters {
+        try await stages.resolveSupports()
         try await store.flush()
-    }
-
-    /// `run.json` for a finished run with `summary`'s totals.
-    public func manifest(_ summary: RunSummary) -> RunManifest {
-        RunManifest(runID: runID, pipeline: configuration.pipelineName,
-                    parameters: configuration.parameters.outputAffectingText,
-                    supportImages: stages.supportImageDigests.map(\.hex), supportMasks: stages.supportMaskDigest.hex,
-                    weights: weights.digests.mapValues(\.hex), ok: summary.succeeded + summary.skippedAsDone,
-                    failed: summary.failed, shard: configuration.shard)
+        return resolver.counters
     }
 
     /// Explains item `id` of `inputs` in this run without computing anything: its done-record,
@@ -170,6 +163,9 @@ public final class RunExecutor {
     public func run<Inputs: Sequence>(_ inputs: Inputs, progress: ((RunSummary) -> Void)? = nil) async throws -> RunSummary
     where Inputs.Element == InputEntry {
         let started = DispatchTime.now().uptimeNanoseconds
+        // run.json marks a finished run: a stale one must not vouch for this run while it is under way.
+        try FileManager.default.createDirectory(atPath: configuration.outputDirectory, withIntermediateDirectories: true)
+        unlink(configuration.outputDirectory + "/" + RunManifest.fileName)
         let reports = RunReports(spillDirectory: configuration.outputDirectory)
         var summary = RunSummary(runID: runID)
         var iterator = inputs.makeIterator()
@@ -224,7 +220,8 @@ public final class RunExecutor {
         summary.counters = resolver.counters
         summary.bytesWritten = bytesWritten.value
         try reports.write(to: configuration.outputDirectory)
-        try manifest(summary).write(to: configuration.outputDirectory)
+        try RunManifest(executor: self, summary: summary, pipeline: configuration.pipelineName, shard: configuration.shard)
+            .write(toDirectory: configuration.outputDirectory)
         summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return summary
     }
