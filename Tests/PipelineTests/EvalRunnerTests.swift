@@ -61,4 +61,26 @@ final class EvalRunnerTests: XCTestCase {
         XCTAssertEqual(swept.counts[1]![0], single.counts[1]![0])
         XCTAssertGreaterThan(single.metrics[0].union[1], 0)
     }
+
+    /// Another evaluation on the same cache (another seed or fold run) whose images were seen
+    /// before — roles swapped: a former support is now the query and a former query a support —
+    /// encodes nothing: every image's encoder features persist in evaluations.
+    func testImagesSeenInAnEarlierEvaluationAreNeverReEncoded() async throws {
+        let root = directory.appendingPathComponent("data").path
+        _ = try EvalMiniDataset.write(root: root)
+        let layout = DatasetLayout(dataset: .pascal, root: root)
+        let p = EvalMiniDataset.pair
+        let cache = directory.appendingPathComponent("shared").path
+        let first = [EvalEpisode(index: 0, query: p(0), classID: 1, supports: [p(4)])]
+        let (_, before) = try await evaluate(first, layout: layout, sweep: nil, cache: cache)
+        XCTAssertEqual(before.computed("dino_features"), 2, "\(before)")
+        let swapped = [EvalEpisode(index: 0, query: p(4), classID: 1, supports: [p(0)])]
+        let (outcome, after) = try await evaluate(swapped, layout: layout, sweep: nil, cache: cache)
+        XCTAssertTrue(outcome.failed.isEmpty)
+        for stage in ["dino_features", "sam2_features"] {
+            XCTAssertEqual(after.computed(stage), 0, "\(stage) re-encoded a known image: \(after)")
+            XCTAssertEqual(after.hits(stage, .query) + after.hits(stage, .support), 2, "\(after)")
+        }
+        XCTAssertEqual(after.computed("decode_mask", .query), 1, "a new episode is still computed downstream: \(after)")
+    }
 }

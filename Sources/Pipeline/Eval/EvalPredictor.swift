@@ -24,10 +24,10 @@ public protocol EvalPredictor: AnyObject {
 }
 
 /// FSSAM through the stage cache: each episode is an `EpisodeStages` (its support set), every
-/// stage looked up before it is computed. Supports' encoder outputs persist, so a support seen in
-/// any earlier episode, fold run or sweep is not re-encoded; a query's encoder features are not
-/// persisted but are kept in memory while that query's episodes run (the runner groups them), and
-/// a sweep resolves everything upstream of IMR once per episode.
+/// stage looked up before it is computed. Every image's encoder outputs persist (the settings come
+/// from `EvalSetting.sweep`), so an image seen in any earlier episode — as query or support —,
+/// fold run, seed or sweep is not re-encoded; a sweep resolves everything upstream of IMR once
+/// per episode.
 public final class ModelPredictor: EvalPredictor {
     let model: FSSAM
     let store: CacheStore

@@ -14,9 +14,10 @@ public struct EvalSetting: Sendable {
         self.parameters = parameters
     }
 
-    /// `--sweep stage.param=v1,v2,…` on top of `base` overrides: one setting per value.
+    /// `--sweep stage.param=v1,v2,…` on top of `base` overrides: one setting per value. Every
+    /// image's encoder features persist (`RunParameters.persistingEncoderFeatures`).
     public static func sweep(_ text: String?, base: [PipelineOverride]) throws -> [EvalSetting] {
-        guard let text else { return [EvalSetting(name: "default", parameters: try RunParameters(overrides: base))] }
+        guard let text else { return [EvalSetting(name: "default", parameters: try RunParameters(overrides: base).persistingEncoderFeatures())] }
         let sweep = try PipelineOverride.parse(text)
         let values = sweep.value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard !values.isEmpty, !values.contains(where: \.isEmpty) else {
@@ -25,7 +26,7 @@ public struct EvalSetting: Sendable {
         guard Set(values).count == values.count else { throw PipelineError("--sweep \(text)", "a value is repeated") }
         return try values.map { value in
             let one = try PipelineOverride.parse("\(sweep.stage).\(sweep.parameter)=\(value)")
-            return EvalSetting(name: one.text, parameters: try RunParameters(overrides: base + [one]))
+            return EvalSetting(name: one.text, parameters: try RunParameters(overrides: base + [one]).persistingEncoderFeatures())
         }
     }
 }

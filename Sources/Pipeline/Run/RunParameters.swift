@@ -78,6 +78,16 @@ public struct RunParameters: Sendable, Equatable {
         self.persistence = persistence
     }
 
+    /// The parameters with every image's encoder features (DINOv2, SAM 2) persisted, queries as
+    /// well as supports: what `fssam eval` runs with, since in an evaluation any image may be a
+    /// query in one episode, a support in another, and reappear in another fold run, seed or
+    /// sweep — each is then encoded once, ever (≈ 7 MB per distinct image stored).
+    public func persistingEncoderFeatures() -> RunParameters {
+        var copy = self
+        for stage in ["dino_features", "sam2_features"] { copy.persistence[stage] = Persistence(.persist) }
+        return copy
+    }
+
     /// Whether `stage`'s outputs on `side` are kept in the cache.
     func persists(_ stage: String, _ side: StageCounters.Side) -> Bool {
         guard let p = persistence[stage] else { return true }
