@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the four system libraries the Swift targets link, their pkg-config files,
-# lmdb-utils (mdb_stat/mdb_dump read our cache), OpenSSL's libcrypto for SHA-256, and Python with
-# pip for the pycocotools check below.
-packages=(pkg-config libvips-dev liblmdb-dev lmdb-utils libzstd-dev libopenblas-dev libssl-dev python3 python3-pip)
+# lmdb-utils (mdb_stat/mdb_dump read our cache), OpenSSL's libcrypto for SHA-256, Python with
+# pip for the pycocotools check below, and Slurm + munge for the test on a real Slurm
+# (scripts/cluster/slurm_test.sh starts its own private daemons; nothing is enabled as a service).
+packages=(pkg-config libvips-dev liblmdb-dev lmdb-utils libzstd-dev libopenblas-dev libssl-dev python3 python3-pip
+          slurm-wlm munge)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -58,7 +58,8 @@ if arguments.first == "--rss-child" {
     let (model, digests) = try loadModel()
     let support = Episode.SupportFiles(image: dir + "/data/support.png", mask: dir + "/data/support-mask.png")
     let distinct = items(dir + "/data/queries").compactMap { entry -> InputItem? in if case .item(let i) = entry { return i } else { return nil } }
-    let listing = (0..<count).lazy.map { i -> InputEntry in
+    // 2,000 small entries (ids and paths only); the run streams them like any listing.
+    let listing: [InputEntry] = (0..<count).map { i in
         let item = distinct[i % distinct.count]
         return .item(InputItem(id: String(format: "r%05d/", i / distinct.count) + item.id, path: item.path))
     }
@@ -107,6 +108,13 @@ let perQuery = coldSeconds / Double(queryCount)
 print(String(format: "cold run           %7.2f s  (%.3f s per query)   per-query / cold episode = %.3f   (target <= 0.55)",
              coldSeconds, perQuery, perQuery / perEpisode))
 
+func stageSeconds(_ counters: StageCounters) -> String {
+    ["decode", "dino_features", "sam2_features", "priors", "memory_encode", "imr", "scma", "decode_mask"].map {
+        String(format: "%@ %.2f", $0, counters.seconds[$0] ?? 0)
+    }.joined(separator: ", ")
+}
+print("  compute seconds by stage (cold run): " + stageSeconds(cold.counters))
+
 let (warm, warmSeconds) = try await run(model, digests, support: support, inputs: listing, out: work + "/out", cache: work + "/cache")
 precondition(warm.skippedAsDone == queryCount)
 print(String(format: "warm rerun         %7.3f s  %8.1f items/s   (target >= 200)", warmSeconds, Double(queryCount) / warmSeconds))
@@ -118,6 +126,7 @@ precondition(retune.succeeded == queryCount && retune.counters.computed("dino_fe
 print(String(format: "re-tune imr=2      %7.3f s  cold / re-tune = %.1fx   (target >= 20)   [query sam2 recomputed %d, dino %d]",
              retuneSeconds, coldSeconds / retuneSeconds, retune.counters.computed("sam2_features", .query),
              retune.counters.computed("dino_features", .query)))
+print("  compute seconds by stage (re-tune): " + stageSeconds(retune.counters))
 
 let half = queryCount / 2
 _ = try await run(model, digests, support: support, inputs: Array(listing.prefix(half)), out: work + "/out-resume", cache: work + "/cache-resume")

@@ -142,9 +142,9 @@ final class RunExecutorTests: XCTestCase {
             XCTAssertEqual(c.computed(stage, .support), 0, "support \(stage): \(c)")
             XCTAssertEqual(c.hits(stage, .support), 1, "support \(stage): \(c)")
         }
-        // Queries: DINOv2 and the priors / memories come from the cache (the DINOv2 digest from its
-        // memo); IMR and what follows it run. SCMA and the decoder read the query's SAM 2 features,
-        // which the default policy does not persist, so the encoder runs once per query for them.
+        // Queries: zero encoder computations. DINOv2's digest comes from its memo, the priors,
+        // memories and SAM 2 features (read by SCMA and the decoder) from the cache; IMR and what
+        // follows it run.
         XCTAssertEqual(c.computed("dino_features", .query), 0, "\(c)")
         XCTAssertEqual(c.computed("priors", .query), 0, "\(c)")
         XCTAssertEqual(c.computed("memory_encode", .query), 0, "\(c)")
@@ -153,7 +153,8 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(c.computed("imr", .query), 3)
         XCTAssertEqual(c.computed("scma", .query), 3)
         XCTAssertEqual(c.computed("decode_mask", .query), 3)
-        XCTAssertEqual(c.computed("sam2_features", .query), 3)
+        XCTAssertEqual(c.computed("sam2_features", .query), 0, "\(c)")
+        XCTAssertEqual(c.hits("sam2_features", .query), 3)
 
         // The reference: FSSAM's own whole forward pass, no cache, iterations = 2.
         let (model, _) = try Self.model()

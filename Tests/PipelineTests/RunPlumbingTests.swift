@@ -97,6 +97,7 @@ final class RunPlumbingTests: XCTestCase {
         XCTAssertEqual(fromFile, builtIn)
         XCTAssertTrue(builtIn.persists("dino_features", .support))
         XCTAssertFalse(builtIn.persists("dino_features", .query))
+        XCTAssertTrue(builtIn.persists("sam2_features", .query), "re-tunes of IMR / SCMA must not need the encoder")
         XCTAssertTrue(builtIn.persists("imr", .query))
         XCTAssertFalse(builtIn.persists("scma", .query))
     }
@@ -104,14 +105,15 @@ final class RunPlumbingTests: XCTestCase {
     func testPipelineFileSettingsAreHonouredOrRefused() throws {
         let text = try String(contentsOfFile: Fixtures.packageRoot.appendingPathComponent("Pipelines/fssam.yaml").path, encoding: .utf8)
         let loader = PipelineFileLoader()
-        // Query SAM 2 features persisted, IMR at 2: both honoured.
+        // Query SAM 2 features recomputed (to save disk), IMR at 2: both honoured.
         let tuned = text.replacingOccurrences(of: "parameters: {iterations: 3}", with: "parameters: {iterations: 2}")
-            .replacingOccurrences(of: "  - name: sam2_features\n    inputs: {image: decode}\n    persistence: {support: persist, query: recompute}",
-                                  with: "  - name: sam2_features\n    inputs: {image: decode}\n    persistence: persist")
-        XCTAssertNotEqual(tuned, text)
+            .replacingOccurrences(of: "  - name: sam2_features\n    inputs: {image: decode}\n    persistence: persist",
+                                  with: "  - name: sam2_features\n    inputs: {image: decode}\n    persistence: {support: persist, query: recompute}")
+        XCTAssertNotEqual(tuned.replacingOccurrences(of: "iterations: 2", with: "iterations: 3"), text)
         let parameters = try RunParameters(pipeline: try loader.load(yaml: tuned, path: "tuned.yaml"))
         XCTAssertEqual(parameters.refineIterations, 2)
-        XCTAssertTrue(parameters.persists("sam2_features", .query))
+        XCTAssertFalse(parameters.persists("sam2_features", .query))
+        XCTAssertTrue(parameters.persists("sam2_features", .support))
         // A threshold the executor does not apply is refused, naming it.
         let threshold = text.replacingOccurrences(of: "parameters: {threshold: 0.0", with: "parameters: {threshold: 0.25")
         XCTAssertThrowsError(try RunParameters(pipeline: try loader.load(yaml: threshold, path: "t.yaml"))) {
