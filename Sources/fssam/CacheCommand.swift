@@ -19,9 +19,7 @@ struct CacheLocation: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
-    var directory: String {
-        cache ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
-    }
+    var directory: String { cacheDirectory(cache) }
 
     /// Opens the cache or explains, naming the directory, why it cannot.
     func open(mustExist: Bool = true) throws -> CacheStore {
@@ -32,6 +30,11 @@ struct CacheLocation: ParsableArguments {
             throw CLIError("cannot open cache at \(directory): \(error)")
         }
     }
+}
+
+/// The cache directory every command uses: `--cache`, then `$FSSAM_CACHE`, then `./Cache`.
+func cacheDirectory(_ option: String?) -> String {
+    option ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
 }
 
 struct CLIError: Error, CustomStringConvertible {

@@ -43,9 +43,7 @@ struct ExplainCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: setup.cacheDirectory + "/data.mdb") else {
             throw CLIError("no cache at \(setup.cacheDirectory) (no data.mdb there); pass --cache DIR or set FSSAM_CACHE")
         }
-        let weights = try weightOptions.load()
-        let model = try FSSAM(sam2: weights.sam2, dino: weights.dino)
-        let digests = try StageWeightDigests(sam2: weights.sam2, dino: weights.dino)
+        let (model, digests) = try weightOptions.loadModel()
         let store = try CacheStore(directory: setup.cacheDirectory)
         let configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
                                              outputDirectory: FileManager.default.temporaryDirectory.path,

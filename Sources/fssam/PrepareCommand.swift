@@ -49,10 +49,8 @@ struct PrepareCommand: AsyncParsableCommand {
         for file in supports {
             _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
-        let weights = try weightOptions.load()
-        let model = try FSSAM(sam2: weights.sam2, dino: weights.dino)
-        let digests = try StageWeightDigests(sam2: weights.sam2, dino: weights.dino)
-        let directory = cache ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
+        let (model, digests) = try weightOptions.loadModel()
+        let directory = cacheDirectory(cache)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
         let counters: StageCounters

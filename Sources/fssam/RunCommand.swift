@@ -80,9 +80,7 @@ struct RunCommand: AsyncParsableCommand {
         for file in supports {
             _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
-        let weights = try weightOptions.load()
-        let model = try FSSAM(sam2: weights.sam2, dino: weights.dino)
-        let digests = try StageWeightDigests(sam2: weights.sam2, dino: weights.dino)
+        let (model, digests) = try weightOptions.loadModel()
         let directory = setup.cacheDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

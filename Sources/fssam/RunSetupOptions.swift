@@ -27,7 +27,7 @@ struct RunSetupOptions: ParsableArguments {
     }
 
     var cacheDirectory: String {
-        cache ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
+        fssam.cacheDirectory(cache)
     }
 
     /// The query items (a missing folder or an unreadable manifest stops here, before any work).

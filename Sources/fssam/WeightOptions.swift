@@ -1,6 +1,8 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Models
+import Pipeline
 
 /// Where the model weights come from; shared by every command that runs the model.
 struct WeightOptions: ParsableArguments {
@@ -49,5 +51,11 @@ struct WeightOptions: ParsableArguments {
         let source = weights ?? "synthetic"
         let routed = try RoutedCheckpoint.load(path: source)
         return Loaded(sam2: try routed.stateDict(.sam2), dino: try routed.stateDict(.dinov2), description: source)
+    }
+
+    /// The model and its per-stage weight digests (the cache keys' weights part).
+    func loadModel() throws -> (model: FSSAM, digests: StageWeightDigests) {
+        let weights = try load()
+        return (try FSSAM(sam2: weights.sam2, dino: weights.dino), try StageWeightDigests(sam2: weights.sam2, dino: weights.dino))
     }
 }

@@ -140,4 +140,3 @@ public struct ShardFilteredInputs<Base: Sequence>: Sequence where Base.Element =
 }
 
 extension ShardFilteredInputs: Sendable where Base: Sendable {}
-extension ShardFilteredInputs: Sendable where Base: Sendable {}
