@@ -12,15 +12,15 @@
 # and the whole process wall time. ROUNDS alternating rounds; medians reported.
 #
 # Usage: scripts/bench/eval_sweep_bench.sh [episodes (default 6)] [rounds (default 1)] [threads (default: all)]
-# Env: FSSAM_BIN  use this binary instead of building .build-eval/release/fssam
+# Env: FSSAM_BIN  use this binary instead of building .build/release/fssam
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EPISODES="${1:-6}"
 ROUNDS="${2:-1}"
 THREADS="${3:-$(nproc)}"
 if [ -z "${FSSAM_BIN:-}" ]; then
-    swift build -c release --scratch-path .build-eval --product fssam >&2
-    FSSAM_BIN=.build-eval/release/fssam
+    swift build -c release --product fssam >&2
+    FSSAM_BIN=.build/release/fssam
 fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
