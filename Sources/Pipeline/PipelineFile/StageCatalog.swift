@@ -81,10 +81,10 @@ public struct StageCatalog: Sendable {
             defaultPersistence: Persistence(.recompute),  // 1 MB/image, cheap next to the encoders
             summary: "support-calibrated memory attention"),
         StageKind(
-            name: "decode_mask", version: 1,
+            name: "decode_mask", version: 2,
             inputs: [InputSpec("fused", .fusedFeatures), InputSpec("query_features", .sam2Features)],
             output: .maskLogits,
-            defaultPersistence: Persistence(.persist),  // 0.2 MB low-res logits; re-export without the model
+            defaultPersistence: Persistence(.persist),  // 64 KB low-res logits; re-export without the model
             summary: "SAM 2 mask decoder: low-res logits and IoU predictions"),
         StageKind(
             name: "export", version: 1,

@@ -75,6 +75,14 @@ public final class EpisodeStages {
 
     static func batched(_ x: Tensor) -> Tensor { x.rank == 3 ? x.reshaped([1] + x.shape) : x }
 
+    /// decode_mask's stored low-resolution logits to the model size, as `SAM2Heads.decodeFinalMasks`
+    /// upsamples them (bilinear, align_corners=False).
+    static func modelSizeLogits(_ lowRes: Tensor) -> Tensor {
+        let (h, w) = (lowRes.shape[lowRes.rank - 2], lowRes.shape[lowRes.rank - 1])
+        return Resampling.bilinear(lowRes.reshaped([1, 1, h, w]), height: ModelInput.size, width: ModelInput.size,
+                                   alignCorners: false).reshaped([ModelInput.size, ModelInput.size])
+    }
+
     // MARK: supports (resolved once, on the first query)
 
     /// Resolves the support side now (encoders and memories, computed or found) and queues its
@@ -234,10 +242,15 @@ public final class EpisodeStages {
             let final = try model.heads.decodeFinalMasks(fused: try fused.tensor("fused"),
                                                          featS0: Self.batched(try qSam2.tensor("feat_s0")),
                                                          featS1: Self.batched(try qSam2.tensor("feat_s1")))
-            return ["logits": CacheTensor(final.logits.reshaped([ModelInput.size, ModelInput.size])),
+            // The chosen mask at the decoder's 128² (64 KB), not its 512² upsampling (1 MB): the
+            // upsampling is recomputed on use, by the same kernel, so the logits are identical.
+            let (side, best) = (final.lowResMultimasks.shape[2], final.bestIndex[0])
+            let plane = side * final.lowResMultimasks.shape[3]
+            let chosen = Array(final.lowResMultimasks.storage[(best * plane)..<((best + 1) * plane)])
+            return ["low_res_logits": CacheTensor(Tensor(shape: [side, final.lowResMultimasks.shape[3]], storage: chosen)),
                     "ious": CacheTensor(final.ious)]
         }
-        let logits = try decodeR.output.tensor("logits")
+        let logits = Self.modelSizeLogits(try decodeR.output.tensor("low_res_logits"))
         let score = Double(try decodeR.output.tensor("ious").storage.max() ?? 0)
         for p in queued + [imrR.prepared, scmaR.prepared].compactMap({ $0 }) { try await store.put(p) }
         return QueryResult(logits: logits, logitsDigest: decodeR.output.digest, score: min(max(score, 0), 1),

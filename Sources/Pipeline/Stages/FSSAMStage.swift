@@ -65,7 +65,8 @@ public struct FSSAMStage: Stage {
 
     /// The prompt-free SAM heads on the fused features (SAM2Heads.decodeFinalMasks, spec §5):
     /// prompt encoder (no-mask embedding, dense PE) and mask decoder.
-    public static let decodeMask = FSSAMStage("decode_mask", version: 1, weights: WeightSelection(
+    /// Version 2: stores the chosen mask's 128² logits (upsampled on use) instead of the 512² ones.
+    public static let decodeMask = FSSAMStage("decode_mask", version: 2, weights: WeightSelection(
         ["sam2.sam_mask_decoder.", "sam2.sam_prompt_encoder."], excluding: highResolutionConvs + [pointEmbeddings]))
 
     /// Threshold at the original size and encode; no weights.
