@@ -2,7 +2,7 @@
 // peer that matters here: N cold 1-shot episodes of our own (`Episode.run`, supports encoded every
 // time, no cache), measured in the same process on the same machine.
 //
-//   cold run     per-query cost / cold episode      target ≤ 0.55
+//   cold run     per-query cost / cold episode      target ≤ 0.55 (measured interleaved, 4 queries at a time)
 //   re-tune      cold run time / imr.iterations=2   target ≥ 20×
 //   warm rerun   items/s of a finished run          target ≥ 200
 //   resume       a run stopped after N/2 items, rerun over all N: skipped + computed, and its time
@@ -89,31 +89,42 @@ let listing = items(work + "/data/queries")
 print("RunBenchmark: \(queryCount) queries of \(DemoDataset.size)² (model input 512²), 1 support, \(ComputeThreads.count) threads, synthetic weights")
 let (model, digests) = try loadModel()
 
-// Peer: N cold 1-shot episodes (decode, support encoders, query, export each time).
-var episodeSeconds = 0.0
-for entry in listing {
-    guard case .item(let item) = entry else { continue }
-    let started = now()
-    let episode = try Episode.load(query: item.path, supports: [support], ignoreValue: nil)
-    let result = try episode.run(model, options: FSSAM.Options(refineIterations: 3, calibration: .released))
-    _ = try episode.png(result)
-    episodeSeconds += now() - started
+// Peer: N cold 1-shot episodes (decode, support encoders, query, export each time), interleaved
+// chunk by chunk with the cold run over the same queries, so drift in the machine's speed (shared
+// hosts) falls on both sides alike. The run keeps one cache and output folder: each chunk's run
+// lists everything so far (earlier items are skipped as done), exactly a growing bulk job, and
+// the support is encoded once, in the first chunk.
+let chunk = 4
+var episodeSeconds = 0.0, coldSeconds = 0.0
+var coldStageSeconds: [String: Double] = [:]
+for start in stride(from: 0, to: listing.count, by: chunk) {
+    let end = min(start + chunk, listing.count)
+    for entry in listing[start..<end] {
+        guard case .item(let item) = entry else { continue }
+        let started = now()
+        let episode = try Episode.load(query: item.path, supports: [support], ignoreValue: nil)
+        let result = try episode.run(model, options: FSSAM.Options(refineIterations: 3, calibration: .released))
+        _ = try episode.png(result)
+        episodeSeconds += now() - started
+    }
+    let (part, seconds) = try await run(model, digests, support: support, inputs: Array(listing.prefix(end)), out: work + "/out",
+                                        cache: work + "/cache")
+    precondition(part.succeeded == end - start && part.failed == 0, "cold run: \(part.failed) failed")
+    coldSeconds += seconds
+    for (stage, t) in part.counters.seconds { coldStageSeconds[stage, default: 0] += t }
 }
 let perEpisode = episodeSeconds / Double(queryCount)
 print(String(format: "cold episodes      %7.2f s  (%.3f s per episode)", episodeSeconds, perEpisode))
-
-let (cold, coldSeconds) = try await run(model, digests, support: support, inputs: listing, out: work + "/out", cache: work + "/cache")
-precondition(cold.succeeded == queryCount, "cold run: \(cold.failed) failed")
 let perQuery = coldSeconds / Double(queryCount)
 print(String(format: "cold run           %7.2f s  (%.3f s per query)   per-query / cold episode = %.3f   (target <= 0.55)",
              coldSeconds, perQuery, perQuery / perEpisode))
 
-func stageSeconds(_ counters: StageCounters) -> String {
+func stageSeconds(_ seconds: [String: Double]) -> String {
     ["decode", "dino_features", "sam2_features", "priors", "memory_encode", "imr", "scma", "decode_mask"].map {
-        String(format: "%@ %.2f", $0, counters.seconds[$0] ?? 0)
+        String(format: "%@ %.2f", $0, seconds[$0] ?? 0)
     }.joined(separator: ", ")
 }
-print("  compute seconds by stage (cold run): " + stageSeconds(cold.counters))
+print("  compute seconds by stage (cold run): " + stageSeconds(coldStageSeconds))
 
 let (warm, warmSeconds) = try await run(model, digests, support: support, inputs: listing, out: work + "/out", cache: work + "/cache")
 precondition(warm.skippedAsDone == queryCount)
@@ -126,7 +137,7 @@ precondition(retune.succeeded == queryCount && retune.counters.computed("dino_fe
 print(String(format: "re-tune imr=2      %7.3f s  cold / re-tune = %.1fx   (target >= 20)   [query sam2 recomputed %d, dino %d]",
              retuneSeconds, coldSeconds / retuneSeconds, retune.counters.computed("sam2_features", .query),
              retune.counters.computed("dino_features", .query)))
-print("  compute seconds by stage (re-tune): " + stageSeconds(retune.counters))
+print("  compute seconds by stage (re-tune): " + stageSeconds(retune.counters.seconds))
 
 let half = queryCount / 2
 _ = try await run(model, digests, support: support, inputs: Array(listing.prefix(half)), out: work + "/out-resume", cache: work + "/cache-resume")
