@@ -97,13 +97,14 @@ let (model, digests) = try loadModel()
 let chunk = 4
 var episodeSeconds = 0.0, coldSeconds = 0.0
 var coldStageSeconds: [String: Double] = [:]
+let episodeClock = StageClock()
 for start in stride(from: 0, to: listing.count, by: chunk) {
     let end = min(start + chunk, listing.count)
     for entry in listing[start..<end] {
         guard case .item(let item) = entry else { continue }
         let started = now()
         let episode = try Episode.load(query: item.path, supports: [support], ignoreValue: nil)
-        let result = try episode.run(model, options: FSSAM.Options(refineIterations: 3, calibration: .released))
+        let result = try episode.run(model, options: FSSAM.Options(refineIterations: 3, calibration: .released), clock: episodeClock)
         _ = try episode.png(result)
         episodeSeconds += now() - started
     }
@@ -115,6 +116,8 @@ for start in stride(from: 0, to: listing.count, by: chunk) {
 }
 let perEpisode = episodeSeconds / Double(queryCount)
 print(String(format: "cold episodes      %7.2f s  (%.3f s per episode)", episodeSeconds, perEpisode))
+print("  compute seconds by stage (episodes, supports + queries): "
+      + episodeClock.entries.map { String(format: "%@ %.2f", $0.stage, $0.seconds) }.joined(separator: ", "))
 let perQuery = coldSeconds / Double(queryCount)
 print(String(format: "cold run           %7.2f s  (%.3f s per query)   per-query / cold episode = %.3f   (target <= 0.55)",
              coldSeconds, perQuery, perQuery / perEpisode))
