@@ -234,7 +234,8 @@ public final class RunExecutor {
                                    reason: failure.line.map { "line \($0): \(failure.reason)" } ?? failure.reason))
         case .item(let item):
             // An id that cannot name an output file fails before any work is spent on it.
-            do { _ = try layout.maskPath(forItem: item.id) } catch {
+            // (The symbolic-link check stays with the write, where it matters.)
+            do { _ = try MaskFileLayout.safeComponents(of: item.id) } catch {
                 return .fail(ErrorLine(id: item.id, path: item.path, stage: "input", reason: "\(error)"))
             }
             if configuration.skipDone, let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded,

@@ -54,14 +54,8 @@ public struct RunManifest: Sendable, Equatable {
 
     /// The manifest of a run `executor` has just finished.
     public init(executor: RunExecutor, summary: RunSummary, pipeline: String = "fssam", shard: ShardSelection?) {
-        var parameters: [String: String] = [:]
-        for kind in StageCatalog.fssam.kinds {
-            for spec in kind.parameters where spec.affectsOutput {
-                parameters["\(kind.name).\(spec.name)"] = "\(executor.configuration.parameters[kind.name][spec.name] ?? spec.defaultValue)"
-            }
-        }
         let stages = executor.stages
-        self.init(runID: executor.runID, pipeline: pipeline, parameters: parameters,
+        self.init(runID: executor.runID, pipeline: pipeline, parameters: executor.configuration.parameters.outputAffectingText,
                   supports: zip(stages.supportImageDigests, stages.supportMaskDigests).map { Support(image: $0.hex, mask: $1.hex) },
                   weights: executor.resolver.weights.digests.mapValues(\.hex),
                   items: Items(ok: summary.succeeded + summary.skippedAsDone, failed: summary.failed), shard: shard)

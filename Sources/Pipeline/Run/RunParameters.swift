@@ -119,12 +119,6 @@ public struct RunParameters: Sendable, Equatable {
 
     /// The parameters that change outputs, canonically: `stage.param=value` lines sorted, for the run id.
     var canonicalText: String {
-        var lines: [String] = []
-        for kind in StageCatalog.fssam.kinds {
-            for spec in kind.parameters where spec.affectsOutput {
-                lines.append("\(kind.name).\(spec.name)=\(values[kind.name]?[spec.name] ?? spec.defaultValue)")
-            }
-        }
-        return lines.sorted().joined(separator: "\n")
+        outputAffectingText.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "\n")
     }
 }

@@ -83,8 +83,7 @@ final class StageResolver {
             counters.countHit(stage.name, side)
             return Resolved(output: kept, prepared: nil)
         }
-        var memoKey = key
-        memoKey.stage = stage.name + "#digest"
+        let memoKey = Self.memoKey(key)
         if let memo = store.lookup(memoKey)?.outputs["digest"]?.bytes, memo.count == Digest.byteCount {
             counters.countHit(stage.name, side)
             let output = StageOutput(digest: Digest(bytes: memo), produce: counted)
@@ -99,9 +98,15 @@ final class StageResolver {
                         prepared: try store.prepare(memoKey, outputs: ["digest": CacheTensor(bytes: digest.bytes)]))
     }
 
+    /// Where a non-persisted stage's output digest is remembered: its key under `<stage>#digest`.
+    static func memoKey(_ key: StageKey) -> StageKey {
+        var memo = key
+        memo.stage = key.stage + "#digest"
+        return memo
+    }
+
     private func explain(_ stage: FSSAMStage, side: StageCounters.Side, key: StageKey, persist: Bool) throws -> Resolved {
-        var memoKey = key
-        memoKey.stage = stage.name + "#digest"
+        let memoKey = Self.memoKey(key)
         let record = try store.record(key.digest)
         let memo = persist ? nil : store.lookup(memoKey)?.outputs["digest"]?.bytes
         var entry = StageExplanation(stage: stage.name, side: side.rawValue, key: key, persisted: persist,
