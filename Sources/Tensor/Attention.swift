@@ -51,28 +51,97 @@ public enum AttentionKernel {
 }
 
 extension AttentionKernel {
+    /// Query rows per task: about 120 (scores of a block stay in L2), a multiple of the 6-row
+    /// micro-tile, sized so that every thread gets the same number of tasks.
+    static func balancedBlock(queries: Int, heads: Int) -> Int {
+        let threads = max(1, ComputeThreads.count)
+        let perThread = (heads * queries + threads - 1) / threads
+        let tasksPerThread = max(1, (perThread + 119) / 120)
+        let totalTasks = tasksPerThread * threads
+        let tasksPerHead = max(1, totalTasks / heads)
+        let rows = (queries + tasksPerHead - 1) / tasksPerHead
+        return min(120, max(6, (rows + 5) / 6 * 6))
+    }
+
+    /// Single-head `softmax(adjust(q·kᵀ·scale))·v` for `q [queries, dim]`, `k`, `v [keys, dim]`
+    /// (row strides = dim) into `output [queries, dim]`. `adjust` edits one row of scaled logits in
+    /// place before its softmax; it is called from several threads at once, one row at a time.
+    /// FSSAM's support calibration biases one block of memory keys this way.
+    public static func scaledDotProduct(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, queries: Int, keys: Int, dim: Int,
+        scale: Float, output: UnsafeMutablePointer<Float>, adjustingLogits adjust: (UnsafeMutablePointer<Float>) -> Void,
+        useAVX512: Bool = CPUFeatures.hasAVX512
+    ) {
+        withoutActuallyEscaping(adjust) { adjust in
+            if useAVX512 {
+                scaledDotProductAVX512(q: q, ldq: dim, k: k, ldk: dim, v: v, ldv: dim, queries: queries, keys: keys,
+                                       heads: 1, headDim: dim, valueDim: dim, scale: scale, output: output, ldo: dim,
+                                       adjustingLogits: adjust)
+                return
+            }
+            let blocks = (queries + queryBlock - 1) / queryBlock
+            nonisolated(unsafe) let (pq, pk, pv, po) = (q, k, v, output)
+            ComputeThreads.parallelRanges(blocks) { tasks in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * keys)
+                defer { scores.deallocate() }
+                for task in tasks {
+                    let row0 = task * queryBlock, rows = min(queryBlock, queries - row0)
+                    BLAS.sgemm(transposeB: true, m: rows, n: keys, k: dim, alpha: scale, a: pq + row0 * dim, lda: dim,
+                               b: pk, ldb: dim, c: scores, ldc: keys, threads: 1)
+                    for r in 0..<rows {
+                        adjust(scores + r * keys)
+                        Softmax.row(scores + r * keys, count: keys)
+                    }
+                    BLAS.sgemm(m: rows, n: dim, k: keys, a: scores, lda: keys, b: pv, ldb: dim,
+                               c: po + row0 * dim, ldc: dim, threads: 1)
+                }
+            }
+        }
+    }
+}
+
+extension AttentionKernel {
     /// The same computation on the AVX-512 packed GEMM: each head's K and V are packed once into
     /// 32-column panels, then every (head, query block) task runs scores, softmax and P·V on
     /// one thread with its scores block in L2.
     static func scaledDotProductAVX512(
         q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int, v: UnsafePointer<Float>, ldv: Int,
         queries: Int, keys: Int, heads: Int, headDim: Int, valueDim dv: Int, scale: Float,
-        output: UnsafeMutablePointer<Float>, ldo: Int
+        output: UnsafeMutablePointer<Float>, ldo: Int, adjustingLogits adjust: ((UnsafeMutablePointer<Float>) -> Void)? = nil
     ) {
-        let block = 120   // a multiple of the 6-row micro-tile
+        let block = balancedBlock(queries: queries, heads: heads)
         let kStride = AVX512GEMM.packedCount(n: keys, k: headDim)
         let vStride = AVX512GEMM.packedCount(n: dv, k: keys)
         let packedK = UnsafeMutablePointer<Float>.allocate(capacity: heads * kStride)
         let packedV = UnsafeMutablePointer<Float>.allocate(capacity: heads * vStride)
         defer { packedK.deallocate(); packedV.deallocate() }
         nonisolated(unsafe) let (pq, pk, pv, po, kp, vp) = (q, k, v, output, packedK, packedV)
-        ComputeThreads.parallelFor(heads) { h in
-            // K_h [keys, headDim] is already the `W [n, k]` layout of scores = Q·K_hᵀ.
-            var kh = [Float](repeating: 0, count: keys * headDim)
-            for r in 0..<keys { for c in 0..<headDim { kh[r * headDim + c] = pk[r * ldk + h * headDim + c] } }
-            kh.withUnsafeBufferPointer { AVX512GEMM.pack($0.baseAddress!, n: keys, k: headDim, into: kp + h * kStride) }
-            // V_h [keys, dv] is the `[k, n]` operand of P·V_h.
-            AVX512GEMM.packRows(pv + h * dv, ldb: ldv, k: keys, n: dv, into: vp + h * vStride)
+        // Packing is split by 32-wide panels of every head's K and V, so one head (SAM 2's memory
+        // attention) packs on all threads too.
+        let (kPanels, vPanels) = ((keys + 31) / 32, (dv + 31) / 32)
+        let panelsPerHead = kPanels + vPanels
+        ComputeThreads.parallelRanges(heads * panelsPerHead) { range in
+            var rows: [Float] = []
+            for task in range {
+                let (h, panel) = (task / panelsPerHead, task % panelsPerHead)
+                if panel < kPanels {
+                    // K_h [keys, headDim] is the `W [n, k]` layout of scores = Q·K_hᵀ.
+                    let key0 = panel * 32, count = min(32, keys - key0)
+                    let destination = kp + h * kStride + panel * 32 * headDim
+                    if heads == 1 && ldk == headDim {
+                        AVX512GEMM.pack(pk + key0 * headDim, n: count, k: headDim, into: destination)
+                    } else {
+                        rows.removeAll(keepingCapacity: true)
+                        for r in key0..<(key0 + count) { rows.append(contentsOf: UnsafeBufferPointer(start: pk + r * ldk + h * headDim, count: headDim)) }
+                        rows.withUnsafeBufferPointer { AVX512GEMM.pack($0.baseAddress!, n: count, k: headDim, into: destination) }
+                    }
+                } else {
+                    // V_h [keys, dv] is the `[k, n]` operand of P·V_h.
+                    let col0 = (panel - kPanels) * 32
+                    AVX512GEMM.packRows(pv + h * dv + col0, ldb: ldv, k: keys, n: min(32, dv - col0),
+                                        into: vp + h * vStride + (panel - kPanels) * 32 * keys)
+                }
+            }
         }
         let blocksPerHead = (queries + block - 1) / block
         ComputeThreads.parallelRanges(heads * blocksPerHead) { tasks in
@@ -89,7 +158,17 @@ extension AttentionKernel {
                                               packed: kp + head * kStride, n: keys, panelRange: 0..<keyPanels,
                                               c: scores, ldc: keys)
                 var inverseSums = [Float](repeating: 0, count: rows)
-                for r in 0..<rows { inverseSums[r] = 1 / VectorMath16.unnormalizedSoftmaxRow(scores + r * keys, count: keys, scale: scale) }
+                if let adjust {
+                    // The adjustment sees the scaled logits, as PyTorch adds its bias after `q·kᵀ·scale`.
+                    for r in 0..<rows {
+                        let row = scores + r * keys
+                        for j in 0..<keys { row[j] *= scale }
+                        adjust(row)
+                        inverseSums[r] = 1 / VectorMath16.unnormalizedSoftmaxRow(row, count: keys, scale: 1)
+                    }
+                } else {
+                    for r in 0..<rows { inverseSums[r] = 1 / VectorMath16.unnormalizedSoftmaxRow(scores + r * keys, count: keys, scale: scale) }
+                }
                 attended.update(repeating: 0, count: rows * dv)
                 let valuePanels = (dv + AVX512GEMM.panelWidth - 1) / AVX512GEMM.panelWidth
                 AVX512GEMM.multiplyAccumulate(a: scores, lda: keys, m: rows, k: keys,

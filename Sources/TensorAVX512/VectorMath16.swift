@@ -75,6 +75,43 @@ public enum VectorMath16 {
         return sum
     }
 
+    /// `x = (a − min a) / (max a − min a + ε) + offsets`, then `a += α·x` where `x < 0`, in place.
+    /// Min and max are exact in any order and the rest is element-wise, so this is the scalar
+    /// loop's result bit for bit.
+    @inline(never)
+    public static func rangeNormalizedNegativeBias(_ a: UnsafeMutablePointer<Float>, count: Int,
+                                                   offsets: UnsafePointer<Float>, alpha: Float, epsilon: Float) {
+        guard count > 0 else { return }
+        let vectorEnd = count & ~15
+        var lo = a[0], hi = a[0]
+        if vectorEnd > 0 {
+            var vlo = Vector(repeating: a[0]), vhi = vlo
+            var i = 0
+            while i < vectorEnd {
+                let v = load(a + i)
+                vlo = vlo.replacing(with: v, where: v .< vlo)
+                vhi = vhi.replacing(with: v, where: v .> vhi)
+                i += 16
+            }
+            lo = vlo.min()
+            hi = vhi.max()
+        }
+        for j in vectorEnd..<count { lo = Swift.min(lo, a[j]); hi = Swift.max(hi, a[j]) }
+        let range = hi - lo + epsilon
+        let (vlo, vrange) = (Vector(repeating: lo), Vector(repeating: range))
+        var i = 0
+        while i < vectorEnd {
+            let v = load(a + i)
+            let x = (v - vlo) / vrange + load(offsets + i)
+            store(v.replacing(with: v + alpha * x, where: x .< 0), a + i)
+            i += 16
+        }
+        for j in vectorEnd..<count {
+            let x = (a[j] - lo) / range + offsets[j]
+            if x < 0 { a[j] += alpha * x }
+        }
+    }
+
     /// Exact-erf GELU in place.
     @inline(never)
     public static func geluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {

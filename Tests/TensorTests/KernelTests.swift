@@ -167,6 +167,89 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The single-head kernel with a logit adjustment (FSSAM's calibration hook): both paths
+    /// against a naive loop that applies the same adjustment to the scaled logits, for query
+    /// counts that leave ragged blocks, with one and two threads (the block size follows them).
+    func testAttentionWithLogitAdjustmentMatchesNaive() {
+        let original = ComputeThreads.count
+        defer { ComputeThreads.count = original }
+        let (nk, d) = (70, 32)
+        // The adjustment: subtract 0.5 from every third logit, then clamp below at -1.
+        func adjust(_ row: UnsafeMutablePointer<Float>) {
+            for j in stride(from: 0, to: nk, by: 3) { row[j] -= 0.5 }
+            for j in 0..<nk { row[j] = max(row[j], -1) }
+        }
+        for (threads, nq) in [(1, 1), (1, 131), (2, 7), (2, 250)] {
+            ComputeThreads.count = threads
+            let q = random([nq, d], seed: 30), k = random([nk, d], seed: 31), v = random([nk, d], seed: 32)
+            let scale: Float = 0.3
+            for avx512 in CPUFeatures.hasAVX512 ? [false, true] : [false] {
+                var out = [Float](repeating: .nan, count: nq * d)
+                q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
+                    out.withUnsafeMutableBufferPointer { po in
+                        AttentionKernel.scaledDotProduct(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, queries: nq,
+                                                         keys: nk, dim: d, scale: scale, output: po.baseAddress!,
+                                                         adjustingLogits: adjust, useAVX512: avx512)
+                    }
+                }}}
+                var worst: Double = 0
+                for i in 0..<nq {
+                    var logits = [Float](repeating: 0, count: nk)
+                    for j in 0..<nk {
+                        var dot: Double = 0
+                        for c in 0..<d { dot += Double(q[i, c]) * Double(k[j, c]) }
+                        logits[j] = Float(dot) * scale
+                    }
+                    logits.withUnsafeMutableBufferPointer { adjust($0.baseAddress!) }
+                    let m = Double(logits.max()!)
+                    let e = logits.map { Foundation.exp(Double($0) - m) }
+                    let sum = e.reduce(0, +)
+                    for c in 0..<d {
+                        var o: Double = 0
+                        for j in 0..<nk { o += e[j] / sum * Double(v[j, c]) }
+                        worst = max(worst, abs(o - Double(out[i * d + c])))
+                    }
+                }
+                XCTAssertLessThan(worst, 1e-5, "threads \(threads), \(nq) queries, avx512=\(avx512)")
+            }
+        }
+    }
+
+    /// The calibration row operation: the AVX-512 path gives the scalar loop's bits, on lengths
+    /// around the 16-lane width, with rows that are biased in part, everywhere and nowhere.
+    func testRangeNormalizedNegativeBiasPathsAgreeBitForBit() {
+        for count in [1, 5, 15, 16, 17, 64, 1024, 1031] {
+            let row = random([count], seed: UInt64(40 + count)).storage
+            for offsetShift: Float in [-1.5, -0.5, 0.5] {
+                let offsets = random([count], seed: UInt64(90 + count)).storage.map { $0 * 0.5 + offsetShift }
+                var scalar = row, vector = row
+                var expected = row
+                // The definition, written out.
+                let (lo, hi) = (row.min()!, row.max()!)
+                for j in 0..<count {
+                    let x = (row[j] - lo) / (hi - lo + 1e-7) + offsets[j]
+                    if x < 0 { expected[j] = row[j] + 10 * x }
+                }
+                offsets.withUnsafeBufferPointer { o in
+                    scalar.withUnsafeMutableBufferPointer {
+                        RowOperations.rangeNormalizedNegativeBias($0.baseAddress!, count: count, offsets: o.baseAddress!, alpha: 10,
+                                                                  epsilon: 1e-7, useAVX512: false)
+                    }
+                    if CPUFeatures.hasAVX512 {
+                        vector.withUnsafeMutableBufferPointer {
+                            RowOperations.rangeNormalizedNegativeBias($0.baseAddress!, count: count, offsets: o.baseAddress!, alpha: 10,
+                                                                      epsilon: 1e-7, useAVX512: true)
+                        }
+                    }
+                }
+                XCTAssertEqual(scalar.map(\.bitPattern), expected.map(\.bitPattern), "scalar, \(count) values, shift \(offsetShift)")
+                if CPUFeatures.hasAVX512 {
+                    XCTAssertEqual(vector.map(\.bitPattern), expected.map(\.bitPattern), "AVX-512, \(count) values, shift \(offsetShift)")
+                }
+            }
+        }
+    }
+
     func testThreadCountIsSettable() {
         let original = ComputeThreads.count
         defer { ComputeThreads.count = original }

@@ -3,29 +3,8 @@ import Tensor
 extension DinoVisionTransformer {
     public typealias LayerNorm = Models.LayerNorm
 
-    /// `nn.Linear(in, out)` with PyTorch's `[out, in]` weight, prepared once for the GEMM kernel
-    /// (packed for AVX-512 where available; see `PackedLinearWeights`).
-    public struct Linear: Sendable {
-        public let weight: PackedLinearWeights
-        public let bias: Tensor?
-        public var inFeatures: Int { weight.inFeatures }
-        public var outFeatures: Int { weight.outFeatures }
-
-        init(_ w: Weights, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true) throws {
-            weight = PackedLinearWeights(try w("weight", shape: [outFeatures, inFeatures]))
-            bias = hasBias ? try w("bias", shape: [outFeatures]) : nil
-        }
-
-        public func callAsFunction(_ x: Tensor) -> Tensor { weight(x, bias: bias) }
-
-        func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-            if let bias {
-                bias.withUnsafeBufferPointer { b in weight.apply(x, rows: rows, bias: b.baseAddress, into: y) }
-            } else {
-                weight.apply(x, rows: rows, bias: nil, into: y)
-            }
-        }
-    }
+    /// DINOv2's projections are applied 12 times per image: packed once.
+    public typealias Linear = PackedLinear
 
     /// `LayerScale`: `x · gamma` per channel. Applied fused into the residual add
     /// (`x += gamma · branch`), which is all the blocks ever do with it.

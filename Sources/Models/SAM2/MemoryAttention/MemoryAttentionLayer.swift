@@ -6,8 +6,8 @@ import Tensor
 public struct MemoryAttentionLayer: Sendable {
     public let selfAttn: RoPEAttention
     public let crossAttnImage: RoPEAttention
-    public let linear1: Linear
-    public let linear2: Linear
+    public let linear1: PackedLinear
+    public let linear2: PackedLinear
     public let norm1: LayerNorm
     public let norm2: LayerNorm
     public let norm3: LayerNorm
@@ -18,8 +18,8 @@ public struct MemoryAttentionLayer: Sendable {
         selfAttn = try RoPEAttention(w.child("self_attn"), embeddingDim: dModel, kvInDim: dModel)
         crossAttnImage = try RoPEAttention(w.child("cross_attn_image"), embeddingDim: dModel, kvInDim: memoryDim)
         let feedForward = try w("linear1.weight").shape.first ?? 0
-        linear1 = try Linear(w.child("linear1"), in: dModel, out: feedForward)
-        linear2 = try Linear(w.child("linear2"), in: feedForward, out: dModel)
+        linear1 = try PackedLinear(w.child("linear1"), in: dModel, out: feedForward)
+        linear2 = try PackedLinear(w.child("linear2"), in: feedForward, out: dModel)
         norm1 = try LayerNorm(w.child("norm1"), dim: dModel, eps: Self.normEpsilon)
         norm2 = try LayerNorm(w.child("norm2"), dim: dModel, eps: Self.normEpsilon)
         norm3 = try LayerNorm(w.child("norm3"), dim: dModel, eps: Self.normEpsilon)

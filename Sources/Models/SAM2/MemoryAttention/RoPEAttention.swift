@@ -4,20 +4,20 @@ import Tensor
 /// projections, RoPE on queries and (spatial) keys after projection, and — on the
 /// memory cross-attention — FSSAM's support calibration (spec §4.4–4.6).
 public struct RoPEAttention: Sendable {
-    public let qProj: Linear
-    public let kProj: Linear
-    public let vProj: Linear
-    public let outProj: Linear
+    public let qProj: PackedLinear
+    public let kProj: PackedLinear
+    public let vProj: PackedLinear
+    public let outProj: PackedLinear
     /// Width of q, k and v after projection (= head dim: SAM 2's memory attention has one head).
     public var internalDim: Int { qProj.outFeatures }
 
     /// `embeddingDim`: query and output width; `kvInDim`: memory width (64 for the cross-attention).
     public init(_ w: ModuleWeights, embeddingDim: Int, kvInDim: Int) throws {
         let internalDim = try w("q_proj.weight").shape.first ?? 0
-        qProj = try Linear(w.child("q_proj"), in: embeddingDim, out: internalDim)
-        kProj = try Linear(w.child("k_proj"), in: kvInDim, out: internalDim)
-        vProj = try Linear(w.child("v_proj"), in: kvInDim, out: internalDim)
-        outProj = try Linear(w.child("out_proj"), in: internalDim, out: embeddingDim)
+        qProj = try PackedLinear(w.child("q_proj"), in: embeddingDim, out: internalDim)
+        kProj = try PackedLinear(w.child("k_proj"), in: kvInDim, out: internalDim)
+        vProj = try PackedLinear(w.child("v_proj"), in: kvInDim, out: internalDim)
+        outProj = try PackedLinear(w.child("out_proj"), in: internalDim, out: embeddingDim)
     }
 
     var scale: Float { 1 / Float(internalDim).squareRoot() }

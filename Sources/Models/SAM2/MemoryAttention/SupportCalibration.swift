@@ -30,24 +30,60 @@ public enum SupportCalibration: String, Sendable, CaseIterable {
     /// `cos_norm` over the calibrated block's `H·W` keys: per prototype block i,
     /// `minmax(cos(Weighted_GAP(K_i, mask_i), K_calibrated))`, then the mean over prototypes.
     /// `keys` are the rotated projected keys `[Nk, dim]`; `masks[i]` is support i's `H·W` mask.
+    ///
+    /// Computed on the token-major keys directly (no `[dim, H, W]` copies): every sum runs in the
+    /// same order as `PseudoPromptGenerator.weightedGAP` / `cosineSimilarity` on the channel-major
+    /// map (over positions per channel, over channels per position), so the result is bit-identical.
     func normalizedSimilarity(keys: Tensor, dim: Int, height: Int, width: Int, supports: Int,
                               supportMasks masks: [[Float]]) -> [Float] {
         let n = height * width
         let (prototypeBlocks, calibrated) = plan(supports: supports)
-        let blockMap = { (block: Int) -> Tensor in
-            // Rotated keys of one frame as a `[dim, H, W]` map (the code's `'b n (h w) c -> (b n) c h w'`).
-            let slice = Tensor(shape: [n, dim], storage: Array(keys.storage[(block * n * dim)..<((block + 1) * n * dim)]))
-            return TokenLayout.transpose(slice, rows: n, columns: dim).reshaped([dim, height, width])
-        }
-        let target = blockMap(calibrated)
         var sum = [Float](repeating: 0, count: n)
-        for block in prototypeBlocks {
-            let prototype = PseudoPromptGenerator.weightedGAP(blockMap(block), mask: masks[block])
-            var cosine = PseudoPromptGenerator.cosineSimilarity(target, prototype: prototype)
-            PseudoPromptGenerator.minMax(&cosine)
-            for j in 0..<n { sum[j] += cosine[j] }
+        keys.withUnsafeBufferPointer { all in
+            let target = all.baseAddress! + calibrated * n * dim
+            for block in prototypeBlocks {
+                let prototype = Self.weightedGAP(tokens: all.baseAddress! + block * n * dim, count: n, dim: dim,
+                                                 height: height, width: width, mask: masks[block])
+                var cosine = Self.cosineSimilarity(tokens: target, count: n, dim: dim, prototype: prototype)
+                PseudoPromptGenerator.minMax(&cosine)
+                for j in 0..<n { sum[j] += cosine[j] }
+            }
         }
         let count = Float(prototypeBlocks.count)
         return sum.map { $0 / count }
+    }
+
+    /// `PseudoPromptGenerator.weightedGAP` of a token-major `[H·W, dim]` block.
+    static func weightedGAP(tokens: UnsafePointer<Float>, count n: Int, dim: Int, height: Int, width: Int,
+                            mask: [Float]) -> [Float] {
+        precondition(mask.count == n, "mask has \(mask.count) values for a \(height)x\(width) grid")
+        let (h, w) = (Float(height), Float(width))
+        var maskSum: Float = 0
+        for m in mask { maskSum += m }
+        let area = maskSum / Float(n) * h * w + PseudoPromptGenerator.areaEpsilon
+        var sums = [Float](repeating: 0, count: dim)
+        sums.withUnsafeMutableBufferPointer { s in
+            for p in 0..<n {
+                let row = tokens + p * dim, m = mask[p]
+                for c in 0..<dim { s[c] += row[c] * m }
+            }
+        }
+        return sums.map { $0 / Float(n) * h * w / area }
+    }
+
+    /// `PseudoPromptGenerator.cosineSimilarity` of each token of a `[H·W, dim]` block with `prototype`.
+    static func cosineSimilarity(tokens: UnsafePointer<Float>, count n: Int, dim: Int, prototype: [Float]) -> [Float] {
+        let protoNorm = Float(prototype.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+        let pc = prototype.map(Double.init)
+        return (0..<n).map { p in
+            let row = tokens + p * dim
+            var dot = 0.0, norm = 0.0
+            for c in 0..<dim {
+                let v = Double(row[c])
+                dot += v * pc[c]
+                norm += v * v
+            }
+            return Float(dot) / (protoNorm * Float(norm.squareRoot()) + PseudoPromptGenerator.cosineEpsilon)
+        }
     }
 }
