@@ -47,17 +47,23 @@ public enum Normalization {
                                    into output: UnsafeMutablePointer<Float>) {
         nonisolated(unsafe) let (src, dst) = (input, output)
         nonisolated(unsafe) let (w, b) = (weight, bias)
-        ComputeThreads.parallelFor(batch) { n in
-            let x = src + n * channels * pixels, y = dst + n * channels * pixels
-            var mean = [Float](repeating: 0, count: pixels)
-            var variance = [Float](repeating: 0, count: pixels)
-            for c in 0..<channels { for p in 0..<pixels { mean[p] += x[c * pixels + p] } }
-            for p in 0..<pixels { mean[p] /= Float(channels) }
-            for c in 0..<channels { for p in 0..<pixels { let d = x[c * pixels + p] - mean[p]; variance[p] += d * d } }
-            for p in 0..<pixels { variance[p] = 1 / (variance[p] / Float(channels) + eps).squareRoot() }
+        // Tasks are (image, pixel range): every pixel's statistics are summed over channels in
+        // channel order whichever task holds it, so the split never changes a bit.
+        let chunk = 256
+        let chunksPerImage = (pixels + chunk - 1) / chunk
+        ComputeThreads.parallelFor(batch * chunksPerImage) { task in
+            let n = task / chunksPerImage
+            let p0 = (task % chunksPerImage) * chunk, p1 = Swift.min(pixels, p0 + chunk), width = p1 - p0
+            let x = src + n * channels * pixels + p0, y = dst + n * channels * pixels + p0
+            var mean = [Float](repeating: 0, count: width)
+            var variance = [Float](repeating: 0, count: width)
+            for c in 0..<channels { for p in 0..<width { mean[p] += x[c * pixels + p] } }
+            for p in 0..<width { mean[p] /= Float(channels) }
+            for c in 0..<channels { for p in 0..<width { let d = x[c * pixels + p] - mean[p]; variance[p] += d * d } }
+            for p in 0..<width { variance[p] = 1 / (variance[p] / Float(channels) + eps).squareRoot() }
             for c in 0..<channels {
                 let wc = w?[c] ?? 1, bc = b?[c] ?? 0
-                for p in 0..<pixels { y[c * pixels + p] = (x[c * pixels + p] - mean[p]) * variance[p] * wc + bc }
+                for p in 0..<width { y[c * pixels + p] = (x[c * pixels + p] - mean[p]) * variance[p] * wc + bc }
             }
         }
     }

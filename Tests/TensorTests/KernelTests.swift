@@ -107,6 +107,43 @@ final class KernelTests: XCTestCase {
         }}}
     }
 
+    /// LayerNorm2d splits each image's pixels into 256-pixel tasks: a map with ragged chunks gives,
+    /// bit for bit, what one task over all pixels gives (the per-pixel sums run in channel order).
+    func testLayerNorm2dIsTheSameWhateverThePixelSplit() {
+        let (n, c, h, w) = (2, 7, 19, 31)   // 589 pixels: chunks of 256, 256, 77
+        let m = random([n, c, h, w], seed: 15), weight = random([c], seed: 16), bias = random([c], seed: 17)
+        let split = m.layerNorm2d(weight: weight, bias: bias, eps: 1e-6)
+        for image in 0..<n {
+            for p in 0..<(h * w) {
+                var mean: Float = 0, variance: Float = 0
+                for ch in 0..<c { mean += m.storage[(image * c + ch) * h * w + p] }
+                mean /= Float(c)
+                for ch in 0..<c { let d = m.storage[(image * c + ch) * h * w + p] - mean; variance += d * d }
+                let inverse = 1 / (variance / Float(c) + 1e-6).squareRoot()
+                for ch in 0..<c {
+                    let i = (image * c + ch) * h * w + p
+                    let expected = (m.storage[i] - mean) * inverse * weight.storage[ch] + bias.storage[ch]
+                    XCTAssertEqual(split.storage[i].bitPattern, expected.bitPattern, "image \(image) channel \(ch) pixel \(p)")
+                }
+            }
+        }
+    }
+
+    /// Transposes, small (one thread) and large (tile rows split across threads), ragged edges.
+    func testTransposeMatchesIndexing() {
+        let original = ComputeThreads.count
+        defer { ComputeThreads.count = original }
+        ComputeThreads.count = 2
+        for (rows, columns) in [(1, 1), (3, 13), (13, 37), (300, 257), (1024, 256)] {
+            let x = random([rows, columns], seed: UInt64(rows * 1000 + columns))
+            let t = Transpose.matrix(x, rows: rows, columns: columns)
+            XCTAssertEqual(t.shape, [columns, rows])
+            var mismatches = 0
+            for r in 0..<rows { for c in 0..<columns where t.storage[c * rows + r] != x.storage[r * columns + c] { mismatches += 1 } }
+            XCTAssertEqual(mismatches, 0, "\(rows)x\(columns)")
+        }
+    }
+
     func testSoftmaxIsStableAndExact() {
         var x = random([3, 19], seed: 15)
         x[1, 4] = 1000; x[2, 0] = -.infinity   // overflow guard and a masked entry

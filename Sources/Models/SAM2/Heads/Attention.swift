@@ -7,10 +7,10 @@ extension TwoWayTransformer {
     /// Nested in `TwoWayTransformer` because the memory attention's `RoPEAttention` is a different
     /// module with the same base name.
     public struct Attention: Sendable {
-        public let qProj: Linear
-        public let kProj: Linear
-        public let vProj: Linear
-        public let outProj: Linear
+        public let qProj: PackedLinear
+        public let kProj: PackedLinear
+        public let vProj: PackedLinear
+        public let outProj: PackedLinear
         public let numHeads: Int
         public var internalDim: Int { qProj.outFeatures }
 
@@ -19,10 +19,10 @@ extension TwoWayTransformer {
             guard internalDim % numHeads == 0 else {
                 throw ModelError(w.prefix, "internal dim \(internalDim) is not divisible by \(numHeads) heads")
             }
-            qProj = try Linear(w.child("q_proj"), in: embeddingDim, out: internalDim)
-            kProj = try Linear(w.child("k_proj"), in: embeddingDim, out: internalDim)
-            vProj = try Linear(w.child("v_proj"), in: embeddingDim, out: internalDim)
-            outProj = try Linear(w.child("out_proj"), in: internalDim, out: embeddingDim)
+            qProj = try PackedLinear(w.child("q_proj"), in: embeddingDim, out: internalDim)
+            kProj = try PackedLinear(w.child("k_proj"), in: embeddingDim, out: internalDim)
+            vProj = try PackedLinear(w.child("v_proj"), in: embeddingDim, out: internalDim)
+            outProj = try PackedLinear(w.child("out_proj"), in: internalDim, out: embeddingDim)
             self.numHeads = numHeads
         }
 

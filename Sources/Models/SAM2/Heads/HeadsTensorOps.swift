@@ -29,20 +29,7 @@ enum HeadsTensorOps {
 
     /// `[C, H·W]` ⇄ `[H·W, C]` transpose of a single image (NCHW flatten(2) ↔ permute(0,2,1)).
     static func transpose2d(_ x: Tensor, rows: Int, cols: Int) -> Tensor {
-        precondition(x.count == rows * cols, "transpose2d: \(x.shape) is not \(rows)x\(cols)")
-        return Tensor(shape: [cols, rows]) { out in
-            x.withUnsafeBufferPointer { src in
-                // Blocked so both sides stay in cache for the 1024×256 maps.
-                let block = 32
-                for r0 in stride(from: 0, to: rows, by: block) {
-                    for c0 in stride(from: 0, to: cols, by: block) {
-                        for r in r0..<min(r0 + block, rows) {
-                            for c in c0..<min(c0 + block, cols) { out[c * rows + r] = src[r * cols + c] }
-                        }
-                    }
-                }
-            }
-        }
+        Transpose.matrix(x, rows: rows, columns: cols)
     }
 
     /// Item `index` of the leading (batch) dimension, keeping a batch of 1: `x[index:index+1]`.

@@ -7,14 +7,14 @@ import Tensor
 public struct MLP: Sendable {
     public enum Activation: Sendable { case relu, gelu }
 
-    public let layers: [Linear]
+    public let layers: [PackedLinear]
     public let activation: Activation
     public let sigmoidOutput: Bool
 
     public init(_ w: ModuleWeights, inputDim: Int, hiddenDim: Int, outputDim: Int, numLayers: Int,
                 activation: Activation = .relu, sigmoidOutput: Bool = false) throws {
         let dims = [inputDim] + Array(repeating: hiddenDim, count: numLayers - 1) + [outputDim]
-        layers = try (0..<numLayers).map { i in try Linear(w.child("layers.\(i)"), in: dims[i], out: dims[i + 1]) }
+        layers = try (0..<numLayers).map { i in try PackedLinear(w.child("layers.\(i)"), in: dims[i], out: dims[i + 1]) }
         self.activation = activation
         self.sigmoidOutput = sigmoidOutput
     }

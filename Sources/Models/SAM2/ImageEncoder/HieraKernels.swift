@@ -34,17 +34,9 @@ enum HieraKernels {
         }
     }
 
-    /// `out [columns, rows] = srcᵀ` for `src [rows, columns]`, in cache-sized tiles.
+    /// `out [columns, rows] = srcᵀ` for `src [rows, columns]`.
     static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        let tile = 32
-        nonisolated(unsafe) let (s, d) = (src, out)
-        ComputeThreads.parallelFor((rows + tile - 1) / tile) { rt in
-            let r0 = rt * tile, r1 = Swift.min(rows, r0 + tile)
-            for c0 in stride(from: 0, to: columns, by: tile) {
-                let c1 = Swift.min(columns, c0 + tile)
-                for r in r0..<r1 { for c in c0..<c1 { d[c * rows + r] = s[r * columns + c] } }
-            }
-        }
+        Transpose.matrix(src, rows: rows, columns: columns, into: out)
     }
 
     /// A 1×1 convolution (`weight [O, C, 1, 1]`, `bias [O]`) of a channels-last map

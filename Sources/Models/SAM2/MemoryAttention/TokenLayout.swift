@@ -19,21 +19,8 @@ enum TokenLayout {
         transpose(tokens, rows: height * width, columns: channels).reshaped([1, channels, height, width])
     }
 
-    /// Row-major `[rows, columns]` → `[columns, rows]`, in 32×32 tiles so that reads and writes
-    /// both stay within a few cache lines (a plain double loop strides a whole row per write).
+    /// Row-major `[rows, columns]` → `[columns, rows]`.
     static func transpose(_ x: Tensor, rows: Int, columns: Int) -> Tensor {
-        precondition(x.count == rows * columns, "transpose: \(x.shape) is not \(rows)x\(columns)")
-        let tile = 32
-        return Tensor(shape: [columns, rows]) { out in
-            x.withUnsafeBufferPointer { src in
-                for r0 in stride(from: 0, to: rows, by: tile) {
-                    for c0 in stride(from: 0, to: columns, by: tile) {
-                        for r in r0..<min(r0 + tile, rows) {
-                            for c in c0..<min(c0 + tile, columns) { out[c * rows + r] = src[r * columns + c] }
-                        }
-                    }
-                }
-            }
-        }
+        Transpose.matrix(x, rows: rows, columns: columns)
     }
 }

@@ -6,15 +6,15 @@ import Tensor
 public struct CXBlock: Sendable {
     public let dwconv: DepthwiseConv2d
     public let norm: LayerNorm2d
-    public let pwconv1: Linear
-    public let pwconv2: Linear
+    public let pwconv1: PackedLinear
+    public let pwconv2: PackedLinear
     public let gamma: Tensor
 
     public init(_ w: ModuleWeights, dim: Int = 256, kernelSize: Int = 7, padding: Int = 3) throws {
         dwconv = try DepthwiseConv2d(w.child("dwconv"), channels: dim, kernel: kernelSize, padding: padding)
         norm = try LayerNorm2d(w.child("norm"), channels: dim)
-        pwconv1 = try Linear(w.child("pwconv1"), in: dim, out: 4 * dim)
-        pwconv2 = try Linear(w.child("pwconv2"), in: 4 * dim, out: dim)
+        pwconv1 = try PackedLinear(w.child("pwconv1"), in: dim, out: 4 * dim)
+        pwconv2 = try PackedLinear(w.child("pwconv2"), in: 4 * dim, out: dim)
         gamma = try w("gamma", shape: [dim])
     }
 

@@ -15,29 +15,50 @@ public struct DepthwiseConv2d: Sendable {
     }
 
     /// `x [N, C, H, W]` → `[N, C, H + 2p − k + 1, W + 2p − k + 1]`.
+    ///
+    /// Per plane: the input is copied into a zero-padded plane, then each output row is summed in
+    /// registers over the k² taps (taps in row-major order, as before: a padded zero adds ±0, which
+    /// can only change the sign of an exact zero), eight columns at a time.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(x.rank == 4 && c == weight.shape[0], "DepthwiseConv2d: input \(x.shape) for weight \(weight.shape)")
         let k = weight.shape[2], p = padding
         let (ho, wo) = (h + 2 * p - k + 1, w + 2 * p - k + 1)
+        let (hp, wp) = (h + 2 * p, w + 2 * p)
         return Tensor(shape: [n, c, ho, wo]) { out in
             x.withUnsafeBufferPointer { src in weight.withUnsafeBufferPointer { wt in bias.withUnsafeBufferPointer { b in
-                nonisolated(unsafe) let (s, d, wp, bp) = (src.baseAddress!, out.baseAddress!, wt.baseAddress!, b.baseAddress!)
-                ComputeThreads.parallelFor(n * c) { plane in
-                    let ch = plane % c
-                    let input = s + plane * h * w, output = d + plane * ho * wo
-                    output.update(repeating: bp[ch], count: ho * wo)
-                    for ky in 0..<k {
-                        // Output rows whose input row oy + ky − p lies inside the image.
-                        let y0 = max(0, p - ky), y1 = min(ho, h + p - ky)
-                        for kx in 0..<k {
-                            let tap = wp[(ch * k + ky) * k + kx]
-                            let x0 = max(0, p - kx), x1 = min(wo, w + p - kx)
-                            guard y0 < y1, x0 < x1 else { continue }
-                            for oy in y0..<y1 {
-                                let inRow = input + (oy + ky - p) * w + (kx - p)
-                                let outRow = output + oy * wo
-                                for ox in x0..<x1 { outRow[ox] += tap * inRow[ox] }
+                nonisolated(unsafe) let (s, d, taps, bp) = (src.baseAddress!, out.baseAddress!, wt.baseAddress!, b.baseAddress!)
+                ComputeThreads.parallelRanges(n * c) { planes in
+                    // Padded plane, plus 8 floats of slack so the last vector load of a row stays inside.
+                    let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wp + 8)
+                    defer { padded.deallocate() }
+                    padded.initialize(repeating: 0, count: hp * wp + 8)
+                    for plane in planes {
+                        let ch = plane % c
+                        let input = s + plane * h * w, output = d + plane * ho * wo
+                        for y in 0..<h { (padded + (y + p) * wp + p).update(from: input + y * w, count: w) }
+                        let kernel = taps + ch * k * k
+                        for oy in 0..<ho {
+                            let outRow = output + oy * wo
+                            var ox = 0
+                            while ox + 8 <= wo {
+                                var acc = SIMD8<Float>(repeating: bp[ch])
+                                for ky in 0..<k {
+                                    let row = UnsafeRawPointer(padded + (oy + ky) * wp + ox)
+                                    for kx in 0..<k {
+                                        acc += kernel[ky * k + kx] * row.loadUnaligned(fromByteOffset: kx * 4, as: SIMD8<Float>.self)
+                                    }
+                                }
+                                UnsafeMutableRawPointer(outRow + ox).storeBytes(of: acc, as: SIMD8<Float>.self)
+                                ox += 8
+                            }
+                            for x in ox..<wo {
+                                var acc = bp[ch]
+                                for ky in 0..<k {
+                                    let row = padded + (oy + ky) * wp + x
+                                    for kx in 0..<k { acc += kernel[ky * k + kx] * row[kx] }
+                                }
+                                outRow[x] = acc
                             }
                         }
                     }
