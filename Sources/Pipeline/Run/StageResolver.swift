@@ -1,5 +1,6 @@
 import Foundation
 import StageCache
+import Tensor
 
 /// Looks a stage's key up before computing it, computes on a miss, and stores what the
 /// persistence policy keeps.
@@ -61,7 +62,7 @@ final class StageResolver {
         let key = key(stage, inputs: inputs, parameters: parameters)
         let counted: () throws -> [String: CacheTensor] = { [unowned self] in
             let started = DispatchTime.now().uptimeNanoseconds
-            let outputs = try compute()
+            let outputs = try ModelThread.run(compute)
             counters.countComputed(stage.name, side, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
             return outputs
         }
