@@ -3,10 +3,12 @@ import Foundation
 /// Runs model computations on a long-lived thread of their own, the caller waiting.
 ///
 /// `fssam run` and `fssam eval` drive the model from Swift concurrency tasks, whose threads belong
-/// to the cooperative pool. Measured on the 2-core CI machine, DINOv2 + SAM 2 ran 3–4 % slower
-/// called from such a thread than from the main thread or a plain thread (1.34–1.36 s vs
-/// 1.28–1.31 s per image, interleaved, same process), so stage computations hop here. Calls are
-/// served one at a time, in order; a call made on this thread runs inline.
+/// to the cooperative pool. Measured on the 2-core CI machine (a throwaway harness, interleaved,
+/// same process), DINOv2 + SAM 2 ran 3–4 % slower called from such a thread than from the main
+/// thread or a plain thread (1.34–1.36 s vs 1.28–1.31 s per image); `RunBenchmark`'s per-stage
+/// seconds showed the same gap between the run's encoders and the episodes' until stage
+/// computations hopped here. Calls are served one at a time, in order; a call made on this
+/// thread runs inline.
 public enum ModelThread {
     private final class Job: @unchecked Sendable {
         /// Dropped as soon as it has run: the caller's closure must not outlive its call.
