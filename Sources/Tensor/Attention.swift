@@ -13,15 +13,18 @@ public enum AttentionKernel {
     /// Heads are laid out as column slices: head `h` of `q` is `q[row·ldq + h·headDim ..< +headDim]`,
     /// likewise for `k`, `v` and `output`. A packed `[N, 3·C]` QKV projection can therefore be
     /// passed as `q = base, k = base + C, v = base + 2C` with `ld = 3C`, without copies.
+    /// `adjust`, when given, edits each row of scaled logits in place before its softmax.
     public static func scaledDotProduct(
         q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int, v: UnsafePointer<Float>, ldv: Int,
         queries: Int, keys: Int, heads: Int, headDim: Int, valueDim: Int? = nil, scale: Float,
-        output: UnsafeMutablePointer<Float>, ldo: Int, useAVX512: Bool = CPUFeatures.hasAVX512
+        output: UnsafeMutablePointer<Float>, ldo: Int, useAVX512: Bool = CPUFeatures.hasAVX512,
+        adjustingLogits adjust: ((UnsafeMutablePointer<Float>) -> Void)? = nil
     ) {
         let dv = valueDim ?? headDim
         if useAVX512 {
             scaledDotProductAVX512(q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, queries: queries, keys: keys,
-                                   heads: heads, headDim: headDim, valueDim: dv, scale: scale, output: output, ldo: ldo)
+                                   heads: heads, headDim: headDim, valueDim: dv, scale: scale, output: output, ldo: ldo,
+                                   adjustingLogits: adjust)
             return
         }
         let blocksPerHead = (queries + queryBlock - 1) / queryBlock
@@ -35,11 +38,19 @@ public enum AttentionKernel {
                     let head = task / blocksPerHead
                     let row0 = (task % blocksPerHead) * queryBlock
                     let rows = min(queryBlock, queries - row0)
-                    BLAS.sgemm(transposeB: true, m: rows, n: keys, k: headDim,
+                    // An adjustment sees the scaled logits, as PyTorch adds its bias after `q·kᵀ·scale`.
+                    BLAS.sgemm(transposeB: true, m: rows, n: keys, k: headDim, alpha: adjust == nil ? 1 : scale,
                                a: pq + row0 * ldq + head * headDim, lda: ldq,
                                b: pk + head * headDim, ldb: ldk,
                                c: scores, ldc: keys, threads: 1)
-                    for r in 0..<rows { Softmax.row(scores + r * keys, count: keys, scale: scale) }
+                    for r in 0..<rows {
+                        if let adjust {
+                            adjust(scores + r * keys)
+                            Softmax.row(scores + r * keys, count: keys)
+                        } else {
+                            Softmax.row(scores + r * keys, count: keys, scale: scale)
+                        }
+                    }
                     BLAS.sgemm(m: rows, n: dv, k: keys,
                                a: scores, lda: keys,
                                b: pv + head * dv, ldb: ldv,
@@ -73,29 +84,9 @@ extension AttentionKernel {
         useAVX512: Bool = CPUFeatures.hasAVX512
     ) {
         withoutActuallyEscaping(adjust) { adjust in
-            if useAVX512 {
-                scaledDotProductAVX512(q: q, ldq: dim, k: k, ldk: dim, v: v, ldv: dim, queries: queries, keys: keys,
-                                       heads: 1, headDim: dim, valueDim: dim, scale: scale, output: output, ldo: dim,
-                                       adjustingLogits: adjust)
-                return
-            }
-            let blocks = (queries + queryBlock - 1) / queryBlock
-            nonisolated(unsafe) let (pq, pk, pv, po) = (q, k, v, output)
-            ComputeThreads.parallelRanges(blocks) { tasks in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * keys)
-                defer { scores.deallocate() }
-                for task in tasks {
-                    let row0 = task * queryBlock, rows = min(queryBlock, queries - row0)
-                    BLAS.sgemm(transposeB: true, m: rows, n: keys, k: dim, alpha: scale, a: pq + row0 * dim, lda: dim,
-                               b: pk, ldb: dim, c: scores, ldc: keys, threads: 1)
-                    for r in 0..<rows {
-                        adjust(scores + r * keys)
-                        Softmax.row(scores + r * keys, count: keys)
-                    }
-                    BLAS.sgemm(m: rows, n: dim, k: keys, a: scores, lda: keys, b: pv, ldb: dim,
-                               c: po + row0 * dim, ldc: dim, threads: 1)
-                }
-            }
+            scaledDotProduct(q: q, ldq: dim, k: k, ldk: dim, v: v, ldv: dim, queries: queries, keys: keys, heads: 1,
+                             headDim: dim, scale: scale, output: output, ldo: dim, useAVX512: useAVX512,
+                             adjustingLogits: adjust)
         }
     }
 }
