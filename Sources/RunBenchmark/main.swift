@@ -123,7 +123,7 @@ print(String(format: "cold run           %7.2f s  (%.3f s per query)   per-query
              coldSeconds, perQuery, perQuery / perEpisode))
 
 func stageSeconds(_ seconds: [String: Double]) -> String {
-    ["decode", "dino_features", "sam2_features", "priors", "memory_encode", "imr", "scma", "decode_mask"].map {
+    ["decode", "dino_features", "sam2_features", "priors", "memory_encode", "scma_prefix", "imr", "scma", "decode_mask"].map {
         String(format: "%@ %.2f", $0, seconds[$0] ?? 0)
     }.joined(separator: ", ")
 }

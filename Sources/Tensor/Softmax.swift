@@ -16,6 +16,14 @@ public enum Softmax {
     /// as flash-attention style kernels do).
     @inline(__always)
     public static func unnormalizedRow(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> Float {
+        var shift: Float = 0
+        return unnormalizedRow(x, count: count, scale: scale, shift: &shift)
+    }
+
+    /// `unnormalizedRow`, also giving the subtracted `shift = scale·max x` (attention segments
+    /// keep it to rescale their sums when they are combined).
+    @inline(__always)
+    public static func unnormalizedRow(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift shiftOut: inout Float) -> Float {
         let vectorEnd = count & ~7
         var maxVector = SIMD8<Float>(repeating: -.infinity)
         var i = 0
@@ -23,6 +31,7 @@ public enum Softmax {
         var maximum = maxVector.max()
         while i < count { maximum = Swift.max(maximum, x[i]); i += 1 }
         let shift = maximum * scale
+        shiftOut = shift
         var sumVector = SIMD8<Float>(repeating: 0)
         i = 0
         while i < vectorEnd {

@@ -50,6 +50,15 @@ public enum VectorMath16 {
     /// `exp(scale·x − scale·max)` of a row in place; returns the row's sum.
     @inline(never)
     public static func unnormalizedSoftmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> Float {
+        var shift: Float = 0
+        return unnormalizedSoftmaxRow(x, count: count, scale: scale, shift: &shift)
+    }
+
+    /// `exp(scale·x − shift)` of a row in place with `shift = scale·max x` (written to `shift`);
+    /// returns the row's sum.
+    @inline(never)
+    public static func unnormalizedSoftmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float,
+                                              shift shiftOut: inout Float) -> Float {
         let vectorEnd = count & ~15
         var maxVector = Vector(repeating: -.infinity)
         var i = 0
@@ -57,6 +66,7 @@ public enum VectorMath16 {
         var maximum = maxVector.max()
         while i < count { maximum = Swift.max(maximum, x[i]); i += 1 }
         let shift = maximum * scale
+        shiftOut = shift
         var sumVector = Vector(repeating: 0)
         i = 0
         while i < vectorEnd {

@@ -63,7 +63,7 @@ final class ProgressDisplay: @unchecked Sendable {
         if let total, rate > 0, total >= done {
             parts.append("ETA " + duration(Double(total - done) / rate))
         }
-        let rates = ["dino_features", "sam2_features", "priors", "memory_encode", "imr", "decode_mask"].compactMap { stage -> String? in
+        let rates = ["dino_features", "sam2_features", "priors", "memory_encode", "scma_prefix", "imr", "decode_mask"].compactMap { stage -> String? in
             let h = s.counters.hits(stage, .query), c = s.counters.computed(stage, .query)
             guard h + c > 0 else { return nil }
             return "\(shortName(stage)) \(Int((100 * Double(h) / Double(h + c)).rounded()))%"
@@ -80,6 +80,7 @@ final class ProgressDisplay: @unchecked Sendable {
         case "sam2_features": return "sam2"
         case "memory_encode": return "mem"
         case "decode_mask": return "dec"
+        case "scma_prefix": return "pre"
         default: return stage
         }
     }

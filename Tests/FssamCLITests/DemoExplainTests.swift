@@ -29,7 +29,7 @@ final class DemoExplainTests: XCTestCase {
         }
         // The second pass: every query stage hit for both items, nothing computed but the decode.
         let second = try XCTUnwrap(demo.stdout.components(separatedBy: "second run").last)
-        for stage in ["dino_features", "sam2_features", "priors", "memory_encode", "imr", "scma", "decode_mask"] {
+        for stage in ["dino_features", "sam2_features", "priors", "memory_encode", "scma_prefix", "imr", "scma", "decode_mask"] {
             let row = second.split(separator: "\n").first { $0.contains("query.\(stage) ") }.map(String.init) ?? ""
             XCTAssertEqual(row.split(separator: " ").dropFirst().prefix(2), ["0", "2"], "query.\(stage): \(row)")
         }
@@ -44,7 +44,8 @@ final class DemoExplainTests: XCTestCase {
         let stages = try XCTUnwrap(report["stages"] as? [[String: Any]])
         XCTAssertEqual(stages.map { "\($0["side"]!).\($0["stage"]!)" },
                        ["support.dino_features", "support.sam2_features", "support.memory_encode", "query.dino_features",
-                        "query.priors", "query.sam2_features", "query.memory_encode", "query.imr", "query.scma", "query.decode_mask"])
+                        "query.priors", "query.sam2_features", "query.memory_encode", "query.imr", "query.scma_prefix", "query.scma",
+                        "query.decode_mask"])
         for stage in stages {
             let expected = (stage["persisted"] as? Bool) == true ? "hit" : "digest-only"
             XCTAssertEqual(stage["status"] as? String, expected, "\(stage)")

@@ -57,6 +57,10 @@ final class EvalRunnerTests: XCTestCase {
             XCTAssertEqual(one.computed(stage, .query), 3, "\(one)")
             XCTAssertEqual(four.computed(stage, .query), 12, "3 episodes × 4 values: \(four)")
         }
+        // SCMA's layer 0 before the refined memory: once per episode, whatever the IMR setting.
+        XCTAssertEqual(one.computed("scma_prefix", .query), 3, "\(one)")
+        XCTAssertEqual(four.computed("scma_prefix", .query), 3, "\(four)")
+        XCTAssertEqual(four.hits("scma_prefix", .query), 9, "\(four)")
         XCTAssertEqual(swept.metrics[0], single.metrics[0], "imr.iterations=3 is the default")
         XCTAssertEqual(swept.counts[1]![0], single.counts[1]![0])
         XCTAssertGreaterThan(single.metrics[0].union[1], 0)

@@ -64,12 +64,12 @@ final class PipelineFileTests: XCTestCase {
 
     // MARK: The default file
 
-    func testDefaultFileLoadsWithNineStagesInAValidOrder() throws {
+    func testDefaultFileLoadsWithTenStagesInAValidOrder() throws {
         let pipeline = try PipelineFileLoader().load(path: Self.defaultFile)
         XCTAssertEqual(pipeline.stages.map(\.name), ["decode", "dino_features", "sam2_features", "priors",
-                                                     "memory_encode", "imr", "scma", "decode_mask", "export"])
+                                                     "memory_encode", "scma_prefix", "imr", "scma", "decode_mask", "export"])
         let order = pipeline.executionOrder.map(\.name)
-        XCTAssertEqual(order.count, 9)
+        XCTAssertEqual(order.count, 10)
         for stage in pipeline.stages {
             for case let .stage(input) in stage.inputs.values {
                 XCTAssertLessThan(order.firstIndex(of: input)!, order.firstIndex(of: stage.name)!, "\(input) → \(stage.name)")

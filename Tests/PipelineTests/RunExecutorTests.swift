@@ -80,7 +80,7 @@ final class RunExecutorTests: XCTestCase {
         return out
     }
 
-    let modelStages = ["dino_features", "sam2_features", "priors", "memory_encode", "imr", "scma", "decode_mask"]
+    let modelStages = ["dino_features", "sam2_features", "priors", "memory_encode", "scma_prefix", "imr", "scma", "decode_mask"]
 
     func testSecondRunComputesNothingAndWritesTheSameBytes() async throws {
         let supports = try makeDataset(queries: 3)
@@ -150,6 +150,9 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(c.computed("memory_encode", .query), 0, "\(c)")
         XCTAssertEqual(c.hits("priors", .query), 3)
         XCTAssertEqual(c.hits("memory_encode", .query), 3)
+        // SCMA's layer 0 before the refined memory does not depend on IMR: from the cache.
+        XCTAssertEqual(c.computed("scma_prefix", .query), 0, "\(c)")
+        XCTAssertEqual(c.hits("scma_prefix", .query), 3)
         XCTAssertEqual(c.computed("imr", .query), 3)
         XCTAssertEqual(c.computed("scma", .query), 3)
         XCTAssertEqual(c.computed("decode_mask", .query), 3)

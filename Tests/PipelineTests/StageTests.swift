@@ -51,7 +51,8 @@ final class StageTests: XCTestCase {
                        "every catalog stage has a descriptor, in catalog order")
         for stage in FSSAMStage.all {
             // decode_mask 2: it stores the chosen mask's 128² logits instead of the 512² upsampling.
-            XCTAssertEqual(stage.version, stage.name == "decode_mask" ? 2 : 1, stage.name)
+            // scma 2: attention in memory space, from scma_prefix.
+            XCTAssertEqual(stage.version, ["decode_mask", "scma"].contains(stage.name) ? 2 : 1, stage.name)
             XCTAssertEqual(stage.version, Int64(StageCatalog.fssam.kind(named: stage.name)!.version), stage.name)
             let first = try key(stage)
             // A second digest table from the same weights, as a second process loading them would build.
@@ -89,8 +90,28 @@ final class StageTests: XCTestCase {
             }
         }
         // decode.model_size, dino_features.input_size, imr.iterations, scma.alpha, scma.calibration,
-        // export.threshold, export.formats.
-        XCTAssertEqual(checked, 7)
+        // export.threshold, export.formats; and scma_prefix's key holds scma's alpha and calibration.
+        XCTAssertEqual(checked, 9)
+    }
+
+    /// scma_prefix computes part of scma: in a run its key takes scma's parameters (a calibration
+    /// change must miss), and no other stage's (an IMR re-tune must hit).
+    func testScmaPrefixIsKeyedOnScmaParametersInARun() throws {
+        XCTAssertEqual(FSSAMStage.scmaPrefix.parameterStage, "scma")
+        XCTAssertEqual(FSSAMStage.scmaPrefix.parameterSpecs, FSSAMStage.scma.parameterSpecs)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fssam-stagekeys-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try CacheStore(directory: directory.path)
+        func resolverKey(_ overrides: [String]) throws -> StageKey {
+            let parameters = try RunParameters(overrides: try overrides.map { try PipelineOverride.parse($0) })
+            return StageResolver(store: store, weights: try Self.digests0.get(), parameters: parameters)
+                .key(.scmaPrefix, inputs: inputs(of: .scmaPrefix))
+        }
+        let defaults = try resolverKey([])
+        XCTAssertEqual(defaults.parameters, ["alpha": .float(10), "calibration": .string("released")])
+        XCTAssertNotEqual(defaults, try resolverKey(["scma.calibration=paper"]))
+        XCTAssertEqual(defaults, try resolverKey(["imr.iterations=2"]))
     }
 
     func testSpeedOnlySettingsStayOutOfTheKey() throws {
@@ -161,7 +182,8 @@ final class StageTests: XCTestCase {
             XCTAssertNil(digests[stage.name], stage.name)
             XCTAssertNil(stage.key(parameters: [:], inputs: [:], weights: digests).weightsDigest, stage.name)
         }
-        XCTAssertEqual(Set(digests.digests.keys), ["dino_features", "sam2_features", "memory_encode", "scma", "decode_mask"])
+        XCTAssertEqual(Set(digests.digests.keys), ["dino_features", "sam2_features", "memory_encode", "scma_prefix", "scma",
+                                                   "decode_mask"])
     }
 
     func testSyntheticSeedsHaveDifferentDigests() throws {

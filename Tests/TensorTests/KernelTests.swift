@@ -252,6 +252,59 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Attention split into segments of keys (values narrower than q·k, a logit adjustment on part
+    /// of one segment) and combined equals one softmax over all keys, on both paths, with ragged
+    /// query blocks and one or two threads; the larger maximum may sit in either segment.
+    func testAttentionSegmentsCombineToTheWholeAttention() {
+        let original = ComputeThreads.count
+        defer { ComputeThreads.count = original }
+        let (d, dv, nk1, nk2) = (24, 8, 37, 50)
+        // Segment 2's keys 10..<30 get a bias that differs per row, as the calibration's does.
+        func adjust(_ row: UnsafeMutablePointer<Float>) {
+            for j in 0..<20 { row[j] = row[j] * 0.5 - 1 }
+        }
+        for (threads, nq) in [(1, 5), (2, 131)] {
+            ComputeThreads.count = threads
+            let q = random([nq, d], seed: 50)
+            let k1 = random([nk1, d], seed: 51)
+            let k2 = random([nk2, d], seed: 52), v1 = random([nk1, dv], seed: 53), v2 = random([nk2, dv], seed: 54)
+            let scale: Float = 0.4
+            for avx512 in CPUFeatures.hasAVX512 ? [false, true] : [false] {
+                let first = q.withUnsafeBufferPointer { pq in k1.withUnsafeBufferPointer { pk in v1.withUnsafeBufferPointer { pv in
+                    AttentionKernel.segment(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, queries: nq, keys: nk1,
+                                            dim: d, valueDim: dv, scale: scale, useAVX512: avx512)
+                }}}
+                let second = q.withUnsafeBufferPointer { pq in k2.withUnsafeBufferPointer { pk in v2.withUnsafeBufferPointer { pv in
+                    AttentionKernel.segment(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, queries: nq, keys: nk2,
+                                            dim: d, valueDim: dv, scale: scale, useAVX512: avx512) { adjust($0 + 10) }
+                }}}
+                let out = AttentionSegment.combined([first, second])
+                XCTAssertEqual(out.shape, [nq, dv])
+                var worst: Double = 0, firstWins = 0
+                for i in 0..<nq {
+                    var logits = [Float](repeating: 0, count: nk1 + nk2)
+                    for j in 0..<(nk1 + nk2) {
+                        var dot: Double = 0
+                        for c in 0..<d { dot += Double(q[i, c]) * Double(j < nk1 ? k1[j, c] : k2[j - nk1, c]) }
+                        logits[j] = Float(dot) * scale
+                    }
+                    logits.withUnsafeMutableBufferPointer { adjust($0.baseAddress! + nk1 + 10) }
+                    if logits[..<nk1].max()! > logits[nk1...].max()! { firstWins += 1 }
+                    let m = Double(logits.max()!)
+                    let e = logits.map { Foundation.exp(Double($0) - m) }
+                    let sum = e.reduce(0, +)
+                    for c in 0..<dv {
+                        var o: Double = 0
+                        for j in 0..<(nk1 + nk2) { o += e[j] / sum * Double(j < nk1 ? v1[j, c] : v2[j - nk1, c]) }
+                        worst = max(worst, abs(o - Double(out[i, c])))
+                    }
+                }
+                XCTAssertLessThan(worst, 1e-5, "threads \(threads), \(nq) queries, avx512=\(avx512)")
+                if nq > 100 { XCTAssertTrue(firstWins > 0 && firstWins < nq, "both segments hold some rows' maxima: \(firstWins)") }
+            }
+        }
+    }
+
     /// The calibration row operation: the AVX-512 path gives the scalar loop's bits, on lengths
     /// around the 16-lane width, with rows that are biased in part, everywhere and nowhere.
     func testRangeNormalizedNegativeBiasPathsAgreeBitForBit() {

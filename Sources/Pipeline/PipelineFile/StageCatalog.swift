@@ -59,6 +59,16 @@ public struct StageCatalog: Sendable {
             defaultPersistence: Persistence(.persist),  // 0.3 MB/image
             summary: "SAM 2 memory encoder: support masks, and the query's FG / Disc priors"),
         StageKind(
+            name: "scma_prefix", version: 1,
+            inputs: [InputSpec("query_features", .sam2Features), InputSpec("support_memory", .memory),
+                     InputSpec("query_memory", .memory)],
+            output: .scmaPrefix,
+            // ≈ 1.3 MB/image (layer 0's tokens after self-attention [1024, 256], its attention over
+            // the supports' memory and the pointers [1024, 64] + 2 floats per token). Persisted, a
+            // re-tune of IMR/SCMA skips that work (≈ 10 % of SCMA); `query: recompute` saves the disk.
+            defaultPersistence: Persistence(.persist),
+            summary: "SCMA layer 0 before the refined memory: self-attention, attention over the support memories"),
+        StageKind(
             name: "imr", version: 1,
             inputs: [InputSpec("memory", .memory), InputSpec("priors", .priors)], output: .refinedMemory,
             parameters: [
@@ -68,9 +78,9 @@ public struct StageCatalog: Sendable {
             defaultPersistence: Persistence(.persist),  // 0.3 MB/image
             summary: "iterative memory refinement of the Disc memory"),
         StageKind(
-            name: "scma", version: 1,
+            name: "scma", version: 2,
             inputs: [InputSpec("query_features", .sam2Features), InputSpec("support_memory", .memory),
-                     InputSpec("refined_memory", .refinedMemory)],
+                     InputSpec("refined_memory", .refinedMemory), InputSpec("prefix", .scmaPrefix)],
             output: .fusedFeatures,
             parameters: [
                 ParameterSpec("alpha", .float(min: 0, max: nil), default: .float(10),

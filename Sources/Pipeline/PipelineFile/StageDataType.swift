@@ -11,6 +11,8 @@ public enum StageDataType: String, Sendable, Hashable, CaseIterable, CustomStrin
     case priors
     case memory
     case refinedMemory = "refined_memory"
+    /// SCMA's layer 0 up to what the refined memory changes (`MemoryAttention.Prefix`).
+    case scmaPrefix = "scma_prefix"
     case fusedFeatures = "fused_features"
     case maskLogits = "mask_logits"
     case exportedMask = "exported_mask"

@@ -73,6 +73,28 @@ public final class EpisodeStages {
         ["feat_s0": CacheTensor(f.featS0), "feat_s1": CacheTensor(f.featS1), "feat": CacheTensor(f.feat), "pos": CacheTensor(f.pos)]
     }
 
+    /// `MemoryAttention.Prefix` as stored by scma_prefix, and back.
+    static func tensors(_ p: MemoryAttention.Prefix) -> [String: CacheTensor] {
+        let s = p.fixedSegment
+        return ["after_self_attention": CacheTensor(p.afterSelfAttention),
+                "row_max": CacheTensor(Tensor(shape: [s.queries], storage: s.rowMax)),
+                "row_sum": CacheTensor(Tensor(shape: [s.queries], storage: s.rowSum)),
+                "weighted": CacheTensor(Tensor(shape: [s.queries, s.valueDim], storage: s.weighted))]
+    }
+
+    static func prefix(_ output: StageOutput) throws -> MemoryAttention.Prefix {
+        let weighted = try output.tensor("weighted")
+        guard weighted.rank == 2 else { throw PipelineError("scma_prefix", "stored weighted memory has shape \(weighted.shape)") }
+        let (rowMax, rowSum) = (try output.tensor("row_max"), try output.tensor("row_sum"))
+        guard rowMax.count == weighted.shape[0], rowSum.count == weighted.shape[0] else {
+            throw PipelineError("scma_prefix", "stored row statistics \(rowMax.shape), \(rowSum.shape) do not fit \(weighted.shape)")
+        }
+        return MemoryAttention.Prefix(
+            afterSelfAttention: try output.tensor("after_self_attention"),
+            fixedSegment: AttentionSegment(queries: weighted.shape[0], valueDim: weighted.shape[1], rowMax: rowMax.storage,
+                                           rowSum: rowSum.storage, weighted: weighted.storage))
+    }
+
     static func batched(_ x: Tensor) -> Tensor { x.rank == 3 ? x.reshaped([1] + x.shape) : x }
 
     /// decode_mask's stored low-resolution logits to the model size, as `SAM2Heads.decodeFinalMasks`
@@ -218,20 +240,35 @@ public final class EpisodeStages {
             return ["refined": CacheTensor(result.refinedMemory)]
         }
         let refined = imrR.output
-        let scmaR = try resolver.resolve(.scma, side: .query,
-                                         inputs: ["query_features": qSam2.digest, "support_memory": supports.memoryDigest,
-                                                  "refined_memory": refined.digest, "query_memory": qMemory.digest,
-                                                  "support_mask": supportMaskDigest], parameters: parameters) {
-            let bank = try MemoryBank(
+        let calibrationMasks = masks.map { MemoryBank.calibrationMask($0) }
+        // The supports' memories and pointers, and the query's pointer: what SCMA reads besides the refined memory.
+        let fixedMemory = {
+            try MemoryBank.Fixed(
                 supports: try supports.memories.map {
                     MemoryBank.Entry(features: try $0.tensor("features"), position: try $0.tensor("pos_enc"),
                                      objectPointer: try $0.tensor("obj_ptr"))
                 },
-                query: MemoryBank.Entry(features: try refined.tensor("refined"), position: try qMemory.tensor("disc.pos_enc"),
-                                        objectPointer: try qMemory.tensor("disc.obj_ptr")),
-                temporalPosition: model.temporalPosition)
-            let out = try model.memoryAttention(current: try qSam2.tensor("feat"), currentPos: try qSam2.tensor("pos"), bank: bank,
-                                                supportMasks: masks.map { MemoryBank.calibrationMask($0) },
+                queryObjectPointer: try qMemory.tensor("disc.obj_ptr"), temporalPosition: model.temporalPosition)
+        }
+        // Layer 0 of SCMA up to the refined memory: the same for every IMR setting of this query.
+        let prefixR = try resolver.resolve(.scmaPrefix, side: .query,
+                                           inputs: ["query_features": qSam2.digest, "support_memory": supports.memoryDigest,
+                                                    "query_memory": qMemory.digest, "support_mask": supportMaskDigest],
+                                           parameters: parameters) {
+            let prefix = try model.memoryAttention.prefix(current: try qSam2.tensor("feat"), currentPos: try qSam2.tensor("pos"),
+                                                          fixed: try fixedMemory(), supportMasks: calibrationMasks,
+                                                          calibration: calibration)
+            return Self.tensors(prefix)
+        }
+        let prefixOutput = prefixR.output
+        let scmaR = try resolver.resolve(.scma, side: .query,
+                                         inputs: ["query_features": qSam2.digest, "support_memory": supports.memoryDigest,
+                                                  "refined_memory": refined.digest, "query_memory": qMemory.digest,
+                                                  "support_mask": supportMaskDigest, "prefix": prefixOutput.digest],
+                                         parameters: parameters) {
+            let bank = try MemoryBank(fixed: try fixedMemory(), queryFeatures: try refined.tensor("refined"),
+                                      queryPosition: try qMemory.tensor("disc.pos_enc"), temporalPosition: model.temporalPosition)
+            let out = try model.memoryAttention(prefix: try Self.prefix(prefixOutput), bank: bank, supportMasks: calibrationMasks,
                                                 calibration: calibration)
             return ["fused": CacheTensor(out.fused)]
         }
@@ -252,7 +289,7 @@ public final class EpisodeStages {
         }
         let logits = Self.modelSizeLogits(try decodeR.output.tensor("low_res_logits"))
         let score = Double(try decodeR.output.tensor("ious").storage.max() ?? 0)
-        for p in queued + [imrR.prepared, scmaR.prepared].compactMap({ $0 }) { try await store.put(p) }
+        for p in queued + [prefixR.prepared, imrR.prepared, scmaR.prepared].compactMap({ $0 }) { try await store.put(p) }
         return QueryResult(logits: logits, logitsDigest: decodeR.output.digest, score: min(max(score, 0), 1),
                            decodeRecord: decodeR.prepared)
     }

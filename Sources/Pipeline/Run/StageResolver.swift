@@ -21,9 +21,10 @@ final class StageResolver {
 
     struct ExplainStop: Error { let stage: String }
 
-    /// When set, outputs of stages that are not persisted stay in memory, by key, until
-    /// `releaseRetained()`: `fssam eval` keeps one query image's encoder features while it runs
-    /// that image's episodes (other support sets, sweep values) instead of recomputing them.
+    /// When set, outputs of stages that are not persisted, and those computed by this resolver
+    /// whose records may still be queued (not yet readable from the cache), stay in memory, by
+    /// key, until `releaseRetained()`: `fssam eval` keeps one query image's encoder features while
+    /// it runs that image's episodes (other support sets, sweep values) instead of recomputing them.
     /// Off for `fssam run`, whose queries are each seen once.
     var retainsEphemeral = false
     private var retained: [Digest: StageOutput] = [:]
@@ -44,7 +45,7 @@ final class StageResolver {
     /// `parameters` overrides the resolver's own (a sweep resolves the stages downstream of its
     /// parameter once per value).
     func key(_ stage: FSSAMStage, inputs: [String: Digest], parameters: RunParameters? = nil) -> StageKey {
-        stage.key(parameters: (parameters ?? self.parameters)[stage.name], inputs: inputs, weights: weights)
+        stage.key(parameters: (parameters ?? self.parameters)[stage.parameterStage], inputs: inputs, weights: weights)
     }
 
     func releaseRetained() { retained.removeAll() }
@@ -68,6 +69,10 @@ final class StageResolver {
         }
         if explanations != nil { return try explain(stage, side: side, key: key, persist: persist) }
         if persist {
+            if retainsEphemeral, let kept = retained[key.digest] {
+                counters.countHit(stage.name, side)
+                return Resolved(output: kept, prepared: nil)
+            }
             if let record = try? store.usedRecord(key.digest, stage: stage.name) {
                 counters.countHit(stage.name, side)
                 let digest = StageOutput.combine(Dictionary(uniqueKeysWithValues: record.outputs.map { ($0.name, $0.digest) }))
@@ -77,8 +82,9 @@ final class StageResolver {
             }
             let outputs = try counted()
             let prepared = try store.prepare(key, outputs: outputs)
-            return Resolved(output: StageOutput(digest: StageOutput.combine(prepared.outputDigests), tensors: outputs),
-                            prepared: prepared)
+            let output = StageOutput(digest: StageOutput.combine(prepared.outputDigests), tensors: outputs)
+            if retainsEphemeral { retained[key.digest] = output }
+            return Resolved(output: output, prepared: prepared)
         }
         if retainsEphemeral, let kept = retained[key.digest] {
             counters.countHit(stage.name, side)

@@ -13,15 +13,20 @@ public struct FSSAMStage: Stage {
     public let version: Int64
     public let weights: WeightSelection
     public let parameterSpecs: [ParameterSpec]
+    /// The stage whose parameters enter this stage's key: its own, except for a stage that computes
+    /// part of another (scma_prefix, a part of scma, is keyed on scma's parameters).
+    public let parameterStage: String
 
-    init(_ name: String, version: Int64, weights: WeightSelection) {
-        guard let kind = StageCatalog.fssam.kind(named: name) else {
-            preconditionFailure("FSSAM stage '\(name)' is not in the pipeline-file catalog")
+    init(_ name: String, version: Int64, weights: WeightSelection, parametersOf parameterStage: String? = nil) {
+        let owner = parameterStage ?? name
+        guard StageCatalog.fssam.kind(named: name) != nil, let kind = StageCatalog.fssam.kind(named: owner) else {
+            preconditionFailure("FSSAM stage '\(name)' (parameters of '\(owner)') is not in the pipeline-file catalog")
         }
         self.name = name
         self.version = version
         self.weights = weights
         self.parameterSpecs = kind.parameters
+        self.parameterStage = owner
     }
 
     /// Applied to SAM 2's two high-resolution FPN levels inside `sam2_features` (§2.11); the stages
@@ -55,12 +60,20 @@ public struct FSSAMStage: Stage {
          "sam2.obj_ptr_proj.", "sam2.no_obj_ptr"],
         excluding: highResolutionConvs + [pointEmbeddings]))
 
+    /// SCMA's layer 0 up to the refined memory (MemoryAttention.prefix): its self-attention and
+    /// its cross-attention over the support memories and the pointers. It is a part of scma,
+    /// keyed on scma's parameters (the calibration may bias a support block), and reads scma's weights.
+    public static let scmaPrefix = FSSAMStage("scma_prefix", version: 1, weights: WeightSelection(
+        ["sam2.memory_attention.", "sam2.maskmem_tpos_enc"]), parametersOf: "scma")
+
     /// Iterative Memory Refinement: arithmetic on memories and priors, no weights.
     public static let imr = FSSAMStage("imr", version: 1, weights: .none)
 
     /// Calibrated memory attention over the bank; the bank adds `maskmem_tpos_enc[6]` to every
     /// memory position (MemoryBank.temporalPosition).
-    public static let scma = FSSAMStage("scma", version: 1, weights: WeightSelection(
+    /// Version 2: from scma_prefix, attention in memory space (P·memory, then v_proj), layer 0's
+    /// softmax in two combined segments — the same maths, other roundings.
+    public static let scma = FSSAMStage("scma", version: 2, weights: WeightSelection(
         ["sam2.memory_attention.", "sam2.maskmem_tpos_enc"]))
 
     /// The prompt-free SAM heads on the fused features (SAM2Heads.decodeFinalMasks, spec §5):
@@ -73,7 +86,7 @@ public struct FSSAMStage: Stage {
     public static let export = FSSAMStage("export", version: 1, weights: .none)
 
     /// In data-flow order.
-    public static let all: [FSSAMStage] = [decode, dinoFeatures, sam2Features, priors, memoryEncode, imr, scma,
+    public static let all: [FSSAMStage] = [decode, dinoFeatures, sam2Features, priors, memoryEncode, scmaPrefix, imr, scma,
                                            decodeMask, export]
 
     public static func named(_ name: String) -> FSSAMStage? { all.first { $0.name == name } }

@@ -37,7 +37,35 @@ public struct MemoryAttention: Sendable {
         public var layerOutputs: [Tensor]
     }
 
-    /// Fuses the query's image features with the memory bank.
+    /// Layer 0 up to what the refined query memory changes: its self-attention (the query's own
+    /// features) and its cross-attention over the fixed memory tokens (support blocks, pointers).
+    /// Computed once per query and support set, it serves every IMR setting of that query.
+    public struct Prefix: Sendable, Equatable {
+        /// Layer 0's tokens after its self-attention residual, `[HW, d_model]`.
+        public var afterSelfAttention: Tensor
+        /// Layer 0's cross-attention segment over `MemoryBank.Fixed` (values in memory space, `mem_dim` wide).
+        public var fixedSegment: AttentionSegment
+
+        public init(afterSelfAttention: Tensor, fixedSegment: AttentionSegment) {
+            self.afterSelfAttention = afterSelfAttention
+            self.fixedSegment = fixedSegment
+        }
+    }
+
+    /// The prefix of the query features `current`, `currentPos` (`[d_model, H, W]` or
+    /// `[1, d_model, H, W]`) against the fixed memory; see `callAsFunction` for the masks and calibration.
+    public func prefix(current: Tensor, currentPos: Tensor, fixed: MemoryBank.Fixed, supportMasks: [Tensor],
+                       calibration: SupportCalibration? = .released) throws -> Prefix {
+        guard let first = layers.first else { throw ModelError("memory attention", "has no layers") }
+        let (x, h, w) = try inputTokens(current: current, currentPos: currentPos)
+        let context = try self.context(fixed: fixed, queryMemory: nil, queryMemoryPos: nil, height: h, width: w,
+                                       supportMasks: supportMasks, calibration: calibration)
+        let afterSelfAttention = first.selfAttentionResidual(x, rope: context.rope)
+        return Prefix(afterSelfAttention: afterSelfAttention,
+                      fixedSegment: first.fixedMemorySegment(afterSelfAttention, context: context))
+    }
+
+    /// Fuses the query's image features with the memory bank: `prefix`, then the rest.
     /// - `current`, `currentPos`: the query's 32×32 level and its sine position, `[d_model, H, W]`
     ///   or `[1, d_model, H, W]`.
     /// - `supportMasks`: each support's calibration mask (`MemoryBank.calibrationMask`), in
@@ -45,18 +73,41 @@ public struct MemoryAttention: Sendable {
     /// - `calibration`: nil runs plain SAM 2 cross-attention.
     public func callAsFunction(current: Tensor, currentPos: Tensor, bank: MemoryBank, supportMasks: [Tensor],
                                calibration: SupportCalibration? = .released) throws -> Output {
+        let prefix = try self.prefix(current: current, currentPos: currentPos, fixed: bank.fixed, supportMasks: supportMasks,
+                                     calibration: calibration)
+        return try self(prefix: prefix, bank: bank, supportMasks: supportMasks, calibration: calibration)
+    }
+
+    /// The memory attention from a `prefix` computed for the same query features, fixed memory,
+    /// masks and calibration as `bank` and the arguments here.
+    public func callAsFunction(prefix: Prefix, bank: MemoryBank, supportMasks: [Tensor],
+                               calibration: SupportCalibration? = .released) throws -> Output {
+        let (h, w) = (bank.height, bank.width)
+        let segment = prefix.fixedSegment
+        guard prefix.afterSelfAttention.shape == [h * w, dModel], segment.queries == h * w,
+              segment.valueDim == memoryDim else {
+            throw ModelError("memory attention prefix", "tokens \(prefix.afterSelfAttention.shape), segment \(segment.queries)×\(segment.valueDim) do not fit \(h * w) tokens of d_model \(dModel) and \(memoryDim)-d memories")
+        }
+        let context = try self.context(fixed: bank.fixed, queryMemory: bank.queryMemory, queryMemoryPos: bank.queryMemoryPos,
+                                       height: h, width: w, supportMasks: supportMasks, calibration: calibration)
+        var x = prefix.afterSelfAttention
+        var outputs: [Tensor] = []
+        for (i, layer) in layers.enumerated() {
+            x = i == 0 ? layer.crossAttentionAndFeedForward(x, context: context, fixedSegment: segment)
+                       : layer(x, context: context)
+            outputs.append(x)
+        }
+        let normed = norm(x)
+        return Output(fused: TokenLayout.map(fromTokens: normed, channels: dModel, height: h, width: w),
+                      layerOutputs: outputs)
+    }
+
+    /// `curr + 0.1·curr_pos`, token-major.
+    private func inputTokens(current: Tensor, currentPos: Tensor) throws -> (tokens: Tensor, height: Int, width: Int) {
         let (tokens, h, w) = try TokenLayout.tokens(fromMap: current, name: "memory attention input")
         let (pos, ph, pw) = try TokenLayout.tokens(fromMap: currentPos, name: "memory attention input position")
         guard tokens.shape[1] == dModel, pos.shape == tokens.shape, ph == h, pw == w else {
             throw ModelError("memory attention input", "features \(current.shape) / position \(currentPos.shape) do not fit d_model \(dModel)")
-        }
-        guard bank.height == h, bank.width == w, bank.memoryDim == memoryDim else {
-            throw ModelError("memory bank", "\(bank.memoryDim)-d memories on \(bank.height)x\(bank.width), expected \(memoryDim)-d on \(h)x\(w)")
-        }
-        if calibration != nil {
-            guard supportMasks.count == bank.supportCount, supportMasks.allSatisfy({ $0.count == h * w }) else {
-                throw ModelError("calibration masks", "need \(bank.supportCount) masks of \(h)x\(w), got \(supportMasks.map(\.shape))")
-            }
         }
         var x = tokens
         x.withUnsafeMutableBufferPointer { dst in
@@ -64,20 +115,21 @@ public struct MemoryAttention: Sendable {
                 for i in 0..<dst.count { dst[i] += Self.inputPositionScale * p[i] }
             }
         }
-        var memoryWithPos = bank.memory
-        memoryWithPos.withUnsafeMutableBufferPointer { dst in
-            bank.memoryPos.withUnsafeBufferPointer { p in for i in 0..<dst.count { dst[i] += p[i] } }
+        return (x, h, w)
+    }
+
+    private func context(fixed: MemoryBank.Fixed, queryMemory: Tensor?, queryMemoryPos: Tensor?, height h: Int, width w: Int,
+                         supportMasks: [Tensor], calibration: SupportCalibration?) throws -> MemoryContext {
+        guard fixed.height == h, fixed.width == w, fixed.memoryDim == memoryDim else {
+            throw ModelError("memory bank", "\(fixed.memoryDim)-d memories on \(fixed.height)x\(fixed.width), expected \(memoryDim)-d on \(h)x\(w)")
+        }
+        if calibration != nil {
+            guard supportMasks.count == fixed.supportCount, supportMasks.allSatisfy({ $0.count == h * w }) else {
+                throw ModelError("calibration masks", "need \(fixed.supportCount) masks of \(h)x\(w), got \(supportMasks.map(\.shape))")
+            }
         }
         let rope = AxialRoPE(dim: layers.first?.selfAttn.internalDim ?? dModel, width: w, height: h)
-        let masks = supportMasks.map(\.storage)
-        var outputs: [Tensor] = []
-        for layer in layers {
-            x = layer(x, memory: bank.memory, memoryWithPos: memoryWithPos, numObjPtrTokens: bank.numObjPtrTokens,
-                      rope: rope, calibration: calibration, supportMasks: masks)
-            outputs.append(x)
-        }
-        let normed = norm(x)
-        return Output(fused: TokenLayout.map(fromTokens: normed, channels: dModel, height: h, width: w),
-                      layerOutputs: outputs)
+        return MemoryContext(fixed: fixed, queryMemory: queryMemory, queryMemoryPos: queryMemoryPos, rope: rope,
+                             calibration: calibration, supportMasks: supportMasks.map(\.storage))
     }
 }

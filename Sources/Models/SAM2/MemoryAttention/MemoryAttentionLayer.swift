@@ -25,16 +25,29 @@ public struct MemoryAttentionLayer: Sendable {
         norm3 = try LayerNorm(w.child("norm3"), dim: dModel, eps: Self.normEpsilon)
     }
 
-    /// `x [HW, d_model]` → `[HW, d_model]`. `memoryWithPos` is `memory + memory_pos`, computed
-    /// once for all layers.
-    public func callAsFunction(_ x: Tensor, memory: Tensor, memoryWithPos: Tensor, numObjPtrTokens: Int,
-                               rope: AxialRoPE, calibration: SupportCalibration?, supportMasks: [[Float]]) -> Tensor {
+    /// `x [HW, d_model]` → `[HW, d_model]`.
+    func callAsFunction(_ x: Tensor, context: MemoryContext) -> Tensor {
+        crossAttentionAndFeedForward(selfAttentionResidual(x, rope: context.rope), context: context, fixedSegment: nil)
+    }
+
+    /// `x + SelfAttn(LN1(x))`. pos_enc_at_attn=False: no additive position, only RoPE.
+    func selfAttentionResidual(_ x: Tensor, rope: AxialRoPE) -> Tensor {
         var x = x
-        // pos_enc_at_attn=False: the self-attention gets no additive position, only RoPE.
         add(&x, selfAttn.selfAttention(norm1(x), rope: rope))
-        add(&x, crossAttnImage.crossAttention(norm2(x), memory: memory, memoryWithPos: memoryWithPos,
-                                              numKExcludeRope: numObjPtrTokens, rope: rope,
-                                              calibration: calibration, supportMasks: supportMasks))
+        return x
+    }
+
+    /// The cross-attention's segment over the fixed memory tokens for `x` (the output of
+    /// `selfAttentionResidual`): the part of this layer that does not depend on the refined query memory.
+    func fixedMemorySegment(_ x: Tensor, context: MemoryContext) -> AttentionSegment {
+        crossAttnImage.fixedMemorySegment(norm2(x), context: context)
+    }
+
+    /// From the output of `selfAttentionResidual`: `x + CrossAttn(LN2(x))`, then `x + FFN(LN3(x))`.
+    /// `fixedSegment`: `fixedMemorySegment(x)` if it was computed before.
+    func crossAttentionAndFeedForward(_ x: Tensor, context: MemoryContext, fixedSegment: AttentionSegment?) -> Tensor {
+        var x = x
+        add(&x, crossAttnImage.memoryCrossAttention(norm2(x), context: context, fixedSegment: fixedSegment))
         var hidden = linear1(norm3(x))
         hidden.withUnsafeMutableBufferPointer { Activations.reluInPlace($0.baseAddress!, count: $0.count) }
         add(&x, linear2(hidden))

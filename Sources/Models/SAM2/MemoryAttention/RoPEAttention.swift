@@ -36,53 +36,35 @@ public struct RoPEAttention: Sendable {
         return outProj(attended)
     }
 
-    /// Cross-attention from `[N, C]` query tokens to the memory bank:
-    /// `k = k_proj(memory + pos)`, `v = v_proj(memory)`, RoPE on q and on the spatial keys (every
-    /// frame on the same grid; the `numKExcludeRope` pointer tokens at the end are never rotated).
-    /// With `calibration` (FSSAM: always), one key block gets the support-calibration bias;
-    /// `supportMasks[i]` is support i's `H·W` mask (legacy-nearest downsampled, binary).
-    public func crossAttention(_ x: Tensor, memory: Tensor, memoryWithPos: Tensor, numKExcludeRope: Int,
-                               rope: AxialRoPE, calibration: SupportCalibration?, supportMasks: [[Float]]) -> Tensor {
-        let n = x.shape[0], d = internalDim, nk = memory.shape[0]
-        let frameTokens = rope.tokens, spatial = nk - numKExcludeRope
-        precondition(spatial >= 0 && spatial % frameTokens == 0,
-                     "memory has \(spatial) spatial tokens, not a multiple of the \(frameTokens)-token grid")
-        let q = rope(qProj(x))
-        var k = kProj(memoryWithPos)
-        k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, rows: spatial, ld: d) }
-        let v = vProj(memory)
-        let attended: Tensor
-        if let calibration {
-            let frames = spatial / frameTokens
-            // Spatial memories are the k supports and then the query Disc memory.
-            let supports = frames - 1
-            let (prototypeBlocks, calibrated) = calibration.plan(supports: supports)
-            precondition(calibrated < frames && prototypeBlocks.allSatisfy { $0 < supportMasks.count },
-                         "calibration \(calibration) for \(supports) supports needs masks \(prototypeBlocks), has \(supportMasks.count)")
-            let cosNorm = calibration.normalizedSimilarity(keys: k, dim: d, height: rope.height, width: rope.width,
-                                                           supports: supports, supportMasks: supportMasks)
-            // The bias is `α·min(A_norm + (cos_norm − 1), 0)`: keep `cos_norm − 1` per key.
-            let similarityMinusOne = cosNorm.map { $0 - 1 }
-            attended = Tensor(shape: [n, d]) { out in
-                q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-                    similarityMinusOne.withUnsafeBufferPointer { sim in
-                        CalibratedAttentionKernel.run(
-                            q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, queries: n, keys: nk, dim: d,
-                            scale: scale, calibratedKeys: (calibrated * frameTokens)..<((calibrated + 1) * frameTokens),
-                            similarityMinusOne: sim.baseAddress!, alpha: SupportCalibration.alpha,
-                            output: out.baseAddress!)
-                    }
-                }}}
-            }
-        } else {
-            attended = Tensor(shape: [n, d]) { out in
-                q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in v.withUnsafeBufferPointer { pv in
-                    AttentionKernel.scaledDotProduct(q: pq.baseAddress!, ldq: d, k: pk.baseAddress!, ldk: d,
-                                                     v: pv.baseAddress!, ldv: d, queries: n, keys: nk, heads: 1,
-                                                     headDim: d, scale: scale, output: out.baseAddress!, ldo: d)
-                }}}
-            }
-        }
-        return outProj(attended)
+    /// `RoPE(q_proj(x))` of `[N, C]` tokens of one frame.
+    func rotatedQueries(_ x: Tensor, rope: AxialRoPE) -> Tensor { rope(qProj(x)) }
+
+    /// This layer's keys of memory tokens, `k_proj(memory + pos)` (`keyInput` = memory + pos),
+    /// with RoPE on the first `rotated` rows (spatial tokens; every frame on the same grid, so row
+    /// r takes the angles of token r mod H·W) and none on the pointer tokens after them.
+    func memoryKeys(_ keyInput: Tensor, rotated: Int, rope: AxialRoPE) -> Tensor {
+        precondition(rotated >= 0 && rotated <= keyInput.shape[0] && rotated % rope.tokens == 0,
+                     "\(rotated) rotated keys of \(keyInput.shape[0]) are not whole \(rope.tokens)-token frames")
+        var k = kProj(keyInput)
+        k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, rows: rotated, ld: internalDim) }
+        return k
     }
+
+    /// The attention of rotated queries `q [N, d]` over one segment of memory tokens: `keys [Nk, d]`
+    /// from `memoryKeys`, `memory [Nk, mem_dim]` the tokens themselves, `bias` FSSAM's calibration
+    /// of a block of them. The values are the memory tokens, not `v_proj` of them: `v_proj` is
+    /// affine and a row's softmax weights sum to 1, so `Σ w·v_proj(m) = v_proj(Σ w·m)`, which
+    /// `output` applies once per query — P·V over 64 channels instead of 256.
+    func segment(q: Tensor, keys: Tensor, memory: Tensor, bias: CalibratedAttentionKernel.Bias?) -> AttentionSegment {
+        let (n, nk, d, dv) = (q.shape[0], keys.shape[0], internalDim, memory.shape[1])
+        precondition(q.shape[1] == d && keys.shape[1] == d && memory.shape[0] == nk,
+                     "cross-attention segment: q \(q.shape), keys \(keys.shape), memory \(memory.shape)")
+        return q.withUnsafeBufferPointer { pq in keys.withUnsafeBufferPointer { pk in memory.withUnsafeBufferPointer { pm in
+            CalibratedAttentionKernel.segment(q: pq.baseAddress!, k: pk.baseAddress!, v: pm.baseAddress!, queries: n, keys: nk,
+                                              dim: d, valueDim: dv, scale: scale, bias: bias)
+        }}}
+    }
+
+    /// `out_proj(v_proj(a))` of the attention-weighted memory tokens `a [N, mem_dim]`.
+    func output(attendedMemory a: Tensor) -> Tensor { outProj(vProj(a)) }
 }

@@ -29,25 +29,23 @@ public enum SupportCalibration: String, Sendable, CaseIterable {
 
     /// `cos_norm` over the calibrated block's `H·W` keys: per prototype block i,
     /// `minmax(cos(Weighted_GAP(K_i, mask_i), K_calibrated))`, then the mean over prototypes.
-    /// `keys` are the rotated projected keys `[Nk, dim]`; `masks[i]` is support i's `H·W` mask.
+    /// `supportKeys` are the rotated projected keys of the support blocks (block i at row `i·H·W`),
+    /// `target` the calibrated block's; `masks[i]` is support i's `H·W` mask.
     ///
     /// Computed on the token-major keys directly (no `[dim, H, W]` copies): every sum runs in the
     /// same order as `PseudoPromptGenerator.weightedGAP` / `cosineSimilarity` on the channel-major
     /// map (over positions per channel, over channels per position), so the result is bit-identical.
-    func normalizedSimilarity(keys: Tensor, dim: Int, height: Int, width: Int, supports: Int,
-                              supportMasks masks: [[Float]]) -> [Float] {
+    func normalizedSimilarity(supportKeys: UnsafePointer<Float>, target: UnsafePointer<Float>, dim: Int, height: Int,
+                              width: Int, supports: Int, supportMasks masks: [[Float]]) -> [Float] {
         let n = height * width
-        let (prototypeBlocks, calibrated) = plan(supports: supports)
+        let prototypeBlocks = plan(supports: supports).prototypeBlocks
         var sum = [Float](repeating: 0, count: n)
-        keys.withUnsafeBufferPointer { all in
-            let target = all.baseAddress! + calibrated * n * dim
-            for block in prototypeBlocks {
-                let prototype = Self.weightedGAP(tokens: all.baseAddress! + block * n * dim, count: n, dim: dim,
-                                                 height: height, width: width, mask: masks[block])
-                var cosine = Self.cosineSimilarity(tokens: target, count: n, dim: dim, prototype: prototype)
-                PseudoPromptGenerator.minMax(&cosine)
-                for j in 0..<n { sum[j] += cosine[j] }
-            }
+        for block in prototypeBlocks {
+            let prototype = Self.weightedGAP(tokens: supportKeys + block * n * dim, count: n, dim: dim,
+                                             height: height, width: width, mask: masks[block])
+            var cosine = Self.cosineSimilarity(tokens: target, count: n, dim: dim, prototype: prototype)
+            PseudoPromptGenerator.minMax(&cosine)
+            for j in 0..<n { sum[j] += cosine[j] }
         }
         let count = Float(prototypeBlocks.count)
         return sum.map { $0 / count }
