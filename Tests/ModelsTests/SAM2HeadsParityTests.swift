@@ -126,12 +126,19 @@ final class SAM2HeadsParityTests: XCTestCase {
                      "heads.final.object_score_logits (\(label))")
         XCTAssertEqual(out.bestIndex.map(Int64.init), try f.int64("heads.final.best_index"), "heads.final.best_index (\(label))")
         let reference = try f.tensor("out.logits")
-        assertParity(out.logits, reference, tolerance: Tolerance.logits, "out.logits (\(label))")
+        let logits = try XCTUnwrap(out.logits)
+        assertParity(logits, reference, tolerance: Tolerance.logits, "out.logits (\(label))")
+        // Without the upsampling, the same low-resolution masks and choice, and no 512² logits.
+        let lowOnly = try Self.heads.decodeFinalMasks(fused: try f.tensor("ma.out"), featS0: try one.tensor("sam2.feat0.qry"),
+                                                      featS1: try one.tensor("sam2.feat1.qry"), upsampled: false)
+        XCTAssertEqual(lowOnly.lowResMultimasks, out.lowResMultimasks)
+        XCTAssertEqual(lowOnly.bestIndex, out.bestIndex)
+        XCTAssertNil(lowOnly.logits)
 
         // The predicted mask (logit ≥ 0, i.e. sigmoid ≥ 0.5) must agree wherever the reference
         // logit is farther from 0 than the logit tolerance.
         var decided = 0, disagreements = 0
-        for (ours, ref) in zip(out.logits.storage, reference.storage) where abs(ref) > Tolerance.logits {
+        for (ours, ref) in zip(logits.storage, reference.storage) where abs(ref) > Tolerance.logits {
             decided += 1
             if (ours >= 0) != (ref >= 0) { disagreements += 1 }
         }

@@ -14,6 +14,13 @@ public struct PackedLinear: Sendable {
         bias = hasBias ? try w("bias", shape: [outFeatures]) : nil
     }
 
+    /// A Linear from a weight `[out, in]` and bias `[out]` computed here rather than read from a checkpoint.
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(bias == nil || bias!.count == weight.shape[0], "bias \(bias!.shape) for weight \(weight.shape)")
+        self.weight = PackedLinearWeights(weight)
+        self.bias = bias
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor { weight(x, bias: bias) }
 
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {

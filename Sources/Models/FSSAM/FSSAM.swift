@@ -197,7 +197,7 @@ public final class FSSAM: Sendable {
         let bank = attended.0
         let final = try clock.measure("decode_mask") { try decode(fused: attended.1.fused, query: query) }
         let side = Self.inputSize
-        let logits = final.logits.reshaped([side, side])
+        let logits = final.logits!.reshaped([side, side])
         if let trace {
             trace("dino.feat.qry", batched(queryDino))
             Self.tracePriors(priors, trace)
@@ -225,7 +225,7 @@ public final class FSSAM: Sendable {
             trace("heads.final.ious", final.ious)
             trace("heads.final.object_score_logits", final.objectScoreLogits)
             trace("heads.final.best_index", Tensor(shape: [final.bestIndex.count], storage: final.bestIndex.map(Float.init)))
-            trace("out.logits", final.logits)
+            trace("out.logits", final.logits!)
         }
         return Output(logits: logits, final: final)
     }

@@ -17,6 +17,9 @@ public final class EpisodeStages {
     let calibration: SupportCalibration
     let supportImages: [Tensor]
     let supportMasks: [Tensor]
+    /// The support masks as IMR (bilinear) and the calibration (nearest) read them at 32², made once.
+    let refinementMasks: [Tensor]
+    let calibrationMasks: [Tensor]
     /// Digests of the supports' model-size images, in model order.
     public let supportImageDigests: [Digest]
     /// One digest of all support labels (0/1/ignore bytes at the model size), in model order.
@@ -62,6 +65,8 @@ public final class EpisodeStages {
         }
         supportImages = supports.map(\.image)
         supportMasks = supports.map { FSSAM.binaryMask($0.label) }
+        refinementMasks = supportMasks.map { IterativeMemoryRefinement.downsample($0) }
+        calibrationMasks = supportMasks.map { MemoryBank.calibrationMask($0) }
         supportImageDigests = supports.map { BlobDigest.of(CacheTensor($0.image)) }
         supportMaskDigest = StageOutput.combine(maskDigests)
         supportMaskDigests = supports.indices.map { maskDigests[Self.index($0)]! }
@@ -157,8 +162,10 @@ public final class EpisodeStages {
 
     /// Resolves every query stage for `image` (the 512² model input) and returns the logits.
     /// A model error is thrown as `ItemFailure` naming the stage; cache I/O errors as `CacheError`.
-    public func query(image: Tensor) async throws -> QueryResult {
-        let upstream = try upstream(image: image, supports: try await supports())
+    /// `imageDigest`, when given, is `BlobDigest.of(CacheTensor(image))` computed earlier (the
+    /// executor hashes each image while decoding it ahead of the model).
+    public func query(image: Tensor, imageDigest: Digest? = nil) async throws -> QueryResult {
+        let upstream = try upstream(image: image, imageDigest: imageDigest, supports: try await supports())
         return try await downstream(upstream, parameters: resolver.parameters, queued: upstream.records)
     }
 
@@ -171,7 +178,7 @@ public final class EpisodeStages {
                 throw PipelineError("--sweep", "a sweep may vary imr, scma or decode_mask parameters only, not \(stage.name)")
             }
         }
-        let upstream = try upstream(image: image, supports: try await supports())
+        let upstream = try upstream(image: image, imageDigest: nil, supports: try await supports())
         var queued = upstream.records
         var results: [QueryResult] = []
         for setting in settings {
@@ -181,8 +188,8 @@ public final class EpisodeStages {
         return results
     }
 
-    private func upstream(image: Tensor, supports: Supports) throws -> QueryUpstream {
-        let imageDigest = BlobDigest.of(CacheTensor(image))
+    private func upstream(image: Tensor, imageDigest: Digest?, supports: Supports) throws -> QueryUpstream {
+        let imageDigest = imageDigest ?? BlobDigest.of(CacheTensor(image))
         let model = self.model, masks = supportMasks
         let supportMaskDigest = self.supportMaskDigest
 
@@ -222,7 +229,7 @@ public final class EpisodeStages {
         guard let calibration = SupportCalibration(rawValue: parameters.calibration) else {
             throw PipelineError("scma.calibration", "unknown calibration '\(parameters.calibration)'")
         }
-        let model = self.model, masks = supportMasks
+        let model = self.model, refinementMasks = self.refinementMasks, calibrationMasks = self.calibrationMasks
         let iterations = parameters.refineIterations
         let supportMaskDigest = self.supportMaskDigest
         let priors = upstream.priors, qSam2 = upstream.sam2, qMemory = upstream.memory
@@ -233,14 +240,13 @@ public final class EpisodeStages {
                                         parameters: parameters) {
             let result = try IterativeMemoryRefinement(iterations: iterations)(
                 supportMemories: try supports.memories.map { try $0.tensor("features") },
-                supportMasks: masks.map { IterativeMemoryRefinement.downsample($0) },
+                supportMasks: refinementMasks,
                 queryForegroundMemory: try qMemory.tensor("fg.features"), queryDiscMemory: try qMemory.tensor("disc.features"),
                 foregroundPrior: IterativeMemoryRefinement.downsample(try priors.tensor("foreground")),
                 discPrior: IterativeMemoryRefinement.downsample(try priors.tensor("discriminative")))
             return ["refined": CacheTensor(result.refinedMemory)]
         }
         let refined = imrR.output
-        let calibrationMasks = masks.map { MemoryBank.calibrationMask($0) }
         // The supports' memories and pointers, and the query's pointer: what SCMA reads besides the refined memory.
         let fixedMemory = {
             try MemoryBank.Fixed(
@@ -278,7 +284,7 @@ public final class EpisodeStages {
                                            parameters: parameters) {
             let final = try model.heads.decodeFinalMasks(fused: try fused.tensor("fused"),
                                                          featS0: Self.batched(try qSam2.tensor("feat_s0")),
-                                                         featS1: Self.batched(try qSam2.tensor("feat_s1")))
+                                                         featS1: Self.batched(try qSam2.tensor("feat_s1")), upsampled: false)
             // The chosen mask at the decoder's 128² (64 KB), not its 512² upsampling (1 MB): the
             // upsampling is recomputed on use, by the same kernel, so the logits are identical.
             let (side, best) = (final.lowResMultimasks.shape[2], final.bestIndex[0])

@@ -155,7 +155,7 @@ public final class RunExecutor {
     private enum Pending {
         case skip(id: String, DoneMessage)
         case fail(ErrorLine)
-        case decode(InputItem, Task<(image: RGBImage, seconds: Double), Error>)
+        case decode(InputItem, Task<DecodedItem, Error>)
     }
 
     /// Runs every entry of `inputs` (streamed), writes the report files and `run.json` to the
@@ -194,12 +194,12 @@ public final class RunExecutor {
             case .decode(let item, let decoding):
                 let outcome: Outcome
                 do {
-                    let (rgb, decodeSeconds) = try await decoding.value
-                    resolver.countDecode(.query, seconds: decodeSeconds)
+                    let decoded = try await decoding.value
+                    resolver.countDecode(.query, seconds: decoded.seconds)
                     let started = DispatchTime.now().uptimeNanoseconds
                     let hitsBefore = resolver.counters
-                    let result = try await stages.query(image: ModelInput.image(rgb))
-                    behind.append((item.id, export(item, rgb: rgb, result: result, hitsBefore: hitsBefore, started: started)))
+                    let result = try await stages.query(image: decoded.modelInput, imageDigest: decoded.modelInputDigest)
+                    behind.append((item.id, export(item, rgb: decoded.image, result: result, hitsBefore: hitsBefore, started: started)))
                     // Wait for the oldest export only when too many are writing.
                     while behind.count > depth {
                         let oldest = behind.removeFirst()
@@ -246,8 +246,23 @@ public final class RunExecutor {
         }
     }
 
-    static func startDecoding(_ item: InputItem, decoder: ImageDecoder) -> Task<(image: RGBImage, seconds: Double), Error> {
-        Task.detached { try read(item, decoder: decoder) }
+    /// A query decoded ahead of the model: the image at its size, the model input and its digest
+    /// (the input of the encoders' keys) — resizing and hashing happen here, off the model's path.
+    struct DecodedItem {
+        let image: RGBImage
+        let modelInput: Tensor
+        let modelInputDigest: Digest
+        let seconds: Double
+    }
+
+    static func startDecoding(_ item: InputItem, decoder: ImageDecoder) -> Task<DecodedItem, Error> {
+        Task.detached {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let (image, _) = try read(item, decoder: decoder)
+            let input = ModelInput.image(image)
+            return DecodedItem(image: image, modelInput: input, modelInputDigest: BlobDigest.of(CacheTensor(input)),
+                               seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        }
     }
 
     /// Reads the item's bytes, checks the manifest's digest if it gave one, and decodes.

@@ -4,8 +4,9 @@ import Tensor
 /// Kept here under a distinct name rather than in the shared Tensor module; every product still
 /// goes through `BLAS.sgemm`.
 enum HeadsTensorOps {
-    /// `a + b` for tensors of equal element count; the result takes `a`'s shape.
-    static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+    /// `a + b` for tensors of equal element count; the result takes `a`'s shape. `a` is consumed:
+    /// a temporary (a layer's output) is updated in place instead of copied.
+    static func add(_ a: consuming Tensor, _ b: Tensor) -> Tensor {
         precondition(a.count == b.count, "add: \(a.shape) vs \(b.shape)")
         var out = a
         out.withUnsafeMutableBufferPointer { o in

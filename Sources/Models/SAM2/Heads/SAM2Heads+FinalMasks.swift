@@ -12,15 +12,17 @@ extension SAM2Heads {
         /// Per image, which of the three multimasks was selected (0-based within masks 1–3).
         public let bestIndex: [Int]
         /// The selected mask upsampled to the image size, `[N, S, S]` logits (`out.logits`);
-        /// the predicted mask is `logit ≥ 0` (equivalently `sigmoid ≥ 0.5` in float32).
-        public let logits: Tensor
+        /// the predicted mask is `logit ≥ 0` (equivalently `sigmoid ≥ 0.5` in float32). Nil when
+        /// the caller asked for the low-resolution masks only.
+        public let logits: Tensor?
     }
 
     /// The prompt-free SAM heads on memory-conditioned features (`_forward_sam_heads` with no
     /// points, no mask, `multimask_output=True`; spec §5): `fused [N, 256, 32, 32]` (`pix_feat_with_mem`),
     /// `featS0 [N, 32, 128, 128]`, `featS1 [N, 64, 64, 64]` (FPN levels 0/1 after `conv_s0`/`conv_s1`).
-    /// No NO_OBJ_SCORE masking and no hole filling, as in FSSAM.
-    public func decodeFinalMasks(fused: Tensor, featS0: Tensor, featS1: Tensor) throws -> FinalMasks {
+    /// No NO_OBJ_SCORE masking and no hole filling, as in FSSAM. `upsampled: false` skips the
+    /// 512² upsampling of the chosen mask (a caller that stores the 128² logits redoes it on use).
+    public func decodeFinalMasks(fused: Tensor, featS0: Tensor, featS1: Tensor, upsampled: Bool = true) throws -> FinalMasks {
         let n = fused.shape.first ?? 0
         let side = promptEncoder.imageEmbeddingSize
         guard fused.shape == [n, 256, side.height, side.width] else {
@@ -45,8 +47,10 @@ extension SAM2Heads {
             let index = Self.selectBestMask(ious: threeIoU)
             let chosen = Tensor(shape: [1, 1, h, w], storage: Array(three.storage[(index * plane)..<((index + 1) * plane)]))
             // Upsampling the chosen mask alone equals upsampling all three and selecting.
-            logits.append(Resampling.bilinear(chosen, height: imageSize, width: imageSize, alignCorners: false)
-                .reshaped([1, imageSize, imageSize]))
+            if upsampled {
+                logits.append(Resampling.bilinear(chosen, height: imageSize, width: imageSize, alignCorners: false)
+                    .reshaped([1, imageSize, imageSize]))
+            }
             multimasks.append(three)
             ious.append(Tensor(shape: [1, 3], storage: threeIoU))
             scores.append(maskDecoder.objectScoreLogit(t))
@@ -54,7 +58,7 @@ extension SAM2Heads {
         }
         return FinalMasks(lowResMultimasks: HeadsTensorOps.stack(multimasks), ious: HeadsTensorOps.stack(ious),
                           objectScoreLogits: Tensor(shape: [n, 1], storage: scores), bestIndex: best,
-                          logits: HeadsTensorOps.stack(logits))
+                          logits: upsampled ? HeadsTensorOps.stack(logits) : nil)
     }
 
     /// `torch.argmax` over the multimask IoUs: the first maximum wins ties.

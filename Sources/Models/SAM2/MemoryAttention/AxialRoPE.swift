@@ -72,8 +72,9 @@ public struct AxialRoPE: Sendable {
         }
     }
 
-    /// `[tokens, dim]` rotated copy (rows beyond one frame wrap around the grid).
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// `[tokens, dim]` rotated (rows beyond one frame wrap around the grid); a temporary `x` is
+    /// rotated in place.
+    public func callAsFunction(_ x: consuming Tensor) -> Tensor {
         var out = x
         let d = dim
         out.withUnsafeMutableBufferPointer { apply($0.baseAddress!, rows: $0.count / d, ld: d) }

@@ -8,6 +8,11 @@ public struct RoPEAttention: Sendable {
     public let kProj: PackedLinear
     public let vProj: PackedLinear
     public let outProj: PackedLinear
+    /// `out_proj ∘ v_proj` as one Linear `kvInDim → embeddingDim` (`W_o·W_v`, `W_o·b_v + b_o`), for an
+    /// attention whose values are narrower than its width (the memory cross-attention, 64 → 256):
+    /// applied to attention-weighted memory tokens it replaces two products by one four times
+    /// smaller. Nil when the values are as wide (self-attention).
+    public let memoryValueOutput: PackedLinear?
     /// Width of q, k and v after projection (= head dim: SAM 2's memory attention has one head).
     public var internalDim: Int { qProj.outFeatures }
 
@@ -18,6 +23,31 @@ public struct RoPEAttention: Sendable {
         kProj = try PackedLinear(w.child("k_proj"), in: kvInDim, out: internalDim)
         vProj = try PackedLinear(w.child("v_proj"), in: kvInDim, out: internalDim)
         outProj = try PackedLinear(w.child("out_proj"), in: internalDim, out: embeddingDim)
+        if kvInDim < internalDim {
+            let (wv, bv) = (try w("v_proj.weight"), try w("v_proj.bias"))
+            let (wo, bo) = (try w("out_proj.weight"), try w("out_proj.bias"))
+            memoryValueOutput = Self.composed(outer: (wo, bo), inner: (wv, bv))
+        } else {
+            memoryValueOutput = nil
+        }
+    }
+
+    /// The Linear `x ↦ outer(inner(x))`, summed in double precision and rounded once.
+    static func composed(outer: (weight: Tensor, bias: Tensor), inner: (weight: Tensor, bias: Tensor)) -> PackedLinear {
+        let (n, m, k) = (outer.weight.shape[0], outer.weight.shape[1], inner.weight.shape[1])
+        precondition(inner.weight.shape[0] == m, "cannot compose [\(n), \(m)] after [\(inner.weight.shape[0]), \(k)]")
+        var weight = [Float](repeating: 0, count: n * k), bias = [Float](repeating: 0, count: n)
+        for o in 0..<n {
+            var b = Double(outer.bias.storage[o])
+            for j in 0..<m { b += Double(outer.weight.storage[o * m + j]) * Double(inner.bias.storage[j]) }
+            bias[o] = Float(b)
+            for c in 0..<k {
+                var s = 0.0
+                for j in 0..<m { s += Double(outer.weight.storage[o * m + j]) * Double(inner.weight.storage[j * k + c]) }
+                weight[o * k + c] = Float(s)
+            }
+        }
+        return PackedLinear(weight: Tensor(shape: [n, k], storage: weight), bias: Tensor(shape: [n], storage: bias))
     }
 
     var scale: Float { 1 / Float(internalDim).squareRoot() }
@@ -65,6 +95,7 @@ public struct RoPEAttention: Sendable {
         }}}
     }
 
-    /// `out_proj(v_proj(a))` of the attention-weighted memory tokens `a [N, mem_dim]`.
-    func output(attendedMemory a: Tensor) -> Tensor { outProj(vProj(a)) }
+    /// `out_proj(v_proj(a))` of the attention-weighted memory tokens `a [N, mem_dim]`, as the one
+    /// composed Linear where the values are narrower.
+    func output(attendedMemory a: Tensor) -> Tensor { memoryValueOutput.map { $0(a) } ?? outProj(vProj(a)) }
 }
