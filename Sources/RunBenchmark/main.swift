@@ -3,7 +3,7 @@
 // time, no cache), measured in the same process on the same machine.
 //
 //   cold run     per-query cost / cold episode      target ≤ 0.55 (measured interleaved, 4 queries at a time)
-//   re-tune      cold run time / imr.iterations=2   target ≥ 20×
+//   re-tune      cold run time / re-tune time        target ≥ 20× (three re-tunes: imr.iterations=2, 1, 4; the median)
 //   warm rerun   items/s of a finished run          target ≥ 200
 //   resume       a run stopped after N/2 items, rerun over all N: skipped + computed, and its time
 //                against the cold run's cost of the remaining N/2
@@ -133,14 +133,22 @@ let (warm, warmSeconds) = try await run(model, digests, support: support, inputs
 precondition(warm.skippedAsDone == queryCount)
 print(String(format: "warm rerun         %7.3f s  %8.1f items/s   (target >= 200)", warmSeconds, Double(queryCount) / warmSeconds))
 
-let (retune, retuneSeconds) = try await run(model, digests, support: support, inputs: listing, out: work + "/out-imr2",
-                                            cache: work + "/cache", overrides: ["imr.iterations=2"])
-precondition(retune.succeeded == queryCount && retune.counters.computed("dino_features") == 0
-             && retune.counters.computed("sam2_features", .support) == 0, "re-tune recomputed an encoder: \(retune.counters)")
-print(String(format: "re-tune imr=2      %7.3f s  cold / re-tune = %.1fx   (target >= 20)   [query sam2 recomputed %d, dino %d]",
-             retuneSeconds, coldSeconds / retuneSeconds, retune.counters.computed("sam2_features", .query),
-             retune.counters.computed("dino_features", .query)))
-print("  compute seconds by stage (re-tune): " + stageSeconds(retune.counters.seconds))
+// Three re-tunes of the finished run, each a new run into its own folder: one measurement on a
+// shared host can be off by 10 %, so the figure is their median.
+var retuneSeconds: [Double] = []
+for iterations in [2, 1, 4] {
+    let (retune, seconds) = try await run(model, digests, support: support, inputs: listing, out: work + "/out-imr\(iterations)",
+                                          cache: work + "/cache", overrides: ["imr.iterations=\(iterations)"])
+    precondition(retune.succeeded == queryCount && retune.counters.computed("dino_features") == 0
+                 && retune.counters.computed("sam2_features") == 0 && retune.counters.computed("scma_prefix") == 0,
+                 "re-tune recomputed an encoder or SCMA's prefix: \(retune.counters)")
+    print(String(format: "re-tune imr=%d      %7.3f s  cold / re-tune = %.1fx", iterations, seconds, coldSeconds / seconds))
+    print("  compute seconds by stage (re-tune): " + stageSeconds(retune.counters.seconds))
+    retuneSeconds.append(seconds)
+}
+let retuneMedian = retuneSeconds.sorted()[1]
+print(String(format: "re-tune (median)   %7.3f s  %8.1f items/s   cold / re-tune = %.1fx   (target >= 20)",
+             retuneMedian, Double(queryCount) / retuneMedian, coldSeconds / retuneMedian))
 
 let half = queryCount / 2
 _ = try await run(model, digests, support: support, inputs: Array(listing.prefix(half)), out: work + "/out-resume", cache: work + "/cache-resume")

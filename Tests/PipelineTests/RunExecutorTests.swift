@@ -57,12 +57,14 @@ final class RunExecutorTests: XCTestCase {
         return [Episode.SupportFiles(image: path("support.png"), mask: path("support-mask.png"))]
     }
 
-    func run(supports: [Episode.SupportFiles], out: String, cache: String, set overrides: [String] = []) async throws -> RunSummary {
+    func run(supports: [Episode.SupportFiles], out: String, cache: String, set overrides: [String] = [],
+             pipeline: PipelineDefinition? = nil, maxPixels: Int = ImageDecoder.defaultMaxPixels) async throws -> RunSummary {
         let (model, digests) = try Self.model()
         let store = try CacheStore(directory: cache)
-        let parameters = try RunParameters(overrides: try overrides.map { try PipelineOverride.parse($0) })
+        let parameters = try RunParameters(pipeline: pipeline, overrides: try overrides.map { try PipelineOverride.parse($0) })
         let executor = try RunExecutor(model: model, weights: digests, store: store,
-                                       configuration: RunConfiguration(supports: supports, parameters: parameters, outputDirectory: out))
+                                       configuration: RunConfiguration(supports: supports, parameters: parameters, outputDirectory: out,
+                                                                       maxPixels: maxPixels))
         let summary = try await executor.run(DirectoryListing(root: path("queries")))
         try await store.flushAndClose()
         return summary
@@ -158,6 +160,9 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(c.computed("decode_mask", .query), 3)
         XCTAssertEqual(c.computed("sam2_features", .query), 0, "\(c)")
         XCTAssertEqual(c.hits("sam2_features", .query), 3)
+        // No image is decoded: each file's decode memo gives its model input's digest and size.
+        XCTAssertEqual(c.computed("decode", .query), 0, "\(c)")
+        XCTAssertEqual(c.hits("decode", .query), 3)
 
         // The reference: FSSAM's own whole forward pass, no cache, iterations = 2.
         let (model, _) = try Self.model()
@@ -176,6 +181,55 @@ final class RunExecutorTests: XCTestCase {
         let back = try await run(supports: supports, out: path("out3"), cache: path("cache"))
         XCTAssertEqual(back.runID, first.runID)
         XCTAssertEqual(back.skippedAsDone, 3)
+    }
+
+    /// The decode memo stands in for decoding only while no stage needs the image: with query SAM 2
+    /// features not persisted, a re-tune decodes lazily (and matches an uncached forward pass); a
+    /// lowered pixel limit still refuses an image its memo describes.
+    func testDecodeMemoGivesWayToTheImageWhenAStageNeedsIt() async throws {
+        let supports = try makeDataset(queries: 2)
+        // A 32×32 support, under the pixel limit the last run sets for the 64×64 queries.
+        try AtomicFile.write(try ImageEncoder.png(width: 32, height: 32, bands: 3, pixels: (0..<(32 * 32 * 3)).map { UInt8($0 % 200) }),
+                             to: path("support.png"))
+        try AtomicFile.write(try ImageEncoder.png(width: 32, height: 32, bands: 1,
+                                                  pixels: (0..<(32 * 32)).map { ($0 / 32) % 32 >= 8 && ($0 / 32) < 24 && $0 % 32 >= 8 && $0 % 32 < 24 ? 255 : 0 }),
+                             to: path("support-mask.png"))
+        let defaultFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Pipelines/fssam.yaml").path
+        let text = try String(contentsOfFile: defaultFile, encoding: .utf8)
+        let sam2Entry = "  - name: sam2_features\n    inputs: {image: decode}\n    persistence: persist\n"
+        XCTAssertTrue(text.contains(sam2Entry), "the default file's sam2_features entry changed")
+        let pipeline = try PipelineFileLoader().load(
+            yaml: text.replacingOccurrences(of: sam2Entry, with: sam2Entry.replacingOccurrences(
+                of: "persistence: persist", with: "persistence: {support: persist, query: recompute}")),
+            path: "no-query-sam2.yaml")
+        let first = try await run(supports: supports, out: path("out1"), cache: path("cache"), pipeline: pipeline)
+        XCTAssertEqual(first.succeeded, 2)
+        XCTAssertEqual(first.counters.computed("decode", .query), 2)
+
+        let retune = try await run(supports: supports, out: path("out2"), cache: path("cache"), set: ["imr.iterations=2"],
+                                   pipeline: pipeline)
+        XCTAssertEqual(retune.succeeded, 2)
+        XCTAssertEqual(retune.counters.hits("decode", .query), 2, "\(retune.counters)")
+        XCTAssertEqual(retune.counters.computed("sam2_features", .query), 2, "the features were recomputed from the image")
+        let (model, _) = try Self.model()
+        let prepared = try model.prepare(supports: try Episode.load(query: path("queries/q0.png"), supports: supports,
+                                                                    ignoreValue: nil).supports)
+        for i in 0..<2 {
+            let episode = try Episode.load(query: path("queries/q\(i).png"), supports: supports, ignoreValue: nil)
+            let output = try model(query: episode.query, supports: prepared, options: FSSAM.Options(refineIterations: 2))
+            let mask = MaskPostprocessing.binaryMask(logits: output.logits, height: 64, width: 64)
+            let expected = try ImageEncoder.png(width: 64, height: 64, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
+            XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: path("out2/masks/q\(i).png")))), expected, "q\(i)")
+        }
+
+        let limited = try await run(supports: supports, out: path("out3"), cache: path("cache"), set: ["imr.iterations=4"],
+                                    pipeline: pipeline, maxPixels: 4095)
+        XCTAssertEqual(limited.failed, 2)
+        XCTAssertEqual(limited.counters.computed("imr", .query), 0, "refused before any model work")
+        let errors = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path("out3/errors.jsonl"))), as: UTF8.self)
+        XCTAssertEqual(errors.split(separator: "\n").count, 2)
+        XCTAssertTrue(errors.contains("\"stage\":\"decode\"") && errors.contains("4095"), errors)
     }
 
     func testUndecodableQueryIsReportedAndTheOthersComplete() async throws {

@@ -12,6 +12,9 @@ enum Vips {
         return true
     }()
 
+    /// The library's version (`8.14.1`): part of the decode memo's key.
+    static var versionString: String { String(cString: vips_version_string()) }
+
     /// The text of libvips's last error (which it keeps per process), cleared after reading.
     static func takeError() -> String {
         let text = vips_error_buffer().map { String(cString: $0) } ?? ""

@@ -162,10 +162,13 @@ public final class EpisodeStages {
 
     /// Resolves every query stage for `image` (the 512² model input) and returns the logits.
     /// A model error is thrown as `ItemFailure` naming the stage; cache I/O errors as `CacheError`.
-    /// `imageDigest`, when given, is `BlobDigest.of(CacheTensor(image))` computed earlier (the
-    /// executor hashes each image while decoding it ahead of the model).
-    public func query(image: Tensor, imageDigest: Digest? = nil) async throws -> QueryResult {
-        let upstream = try upstream(image: image, imageDigest: imageDigest, supports: try await supports())
+    public func query(image: Tensor) async throws -> QueryResult {
+        try await query(image: QueryImage(image))
+    }
+
+    /// The image by digest, its tensor made only if an encoder stage misses.
+    public func query(image: QueryImage) async throws -> QueryResult {
+        let upstream = try upstream(image: image, supports: try await supports())
         return try await downstream(upstream, parameters: resolver.parameters, queued: upstream.records)
     }
 
@@ -178,7 +181,7 @@ public final class EpisodeStages {
                 throw PipelineError("--sweep", "a sweep may vary imr, scma or decode_mask parameters only, not \(stage.name)")
             }
         }
-        let upstream = try upstream(image: image, imageDigest: nil, supports: try await supports())
+        let upstream = try upstream(image: QueryImage(image), supports: try await supports())
         var queued = upstream.records
         var results: [QueryResult] = []
         for setting in settings {
@@ -188,13 +191,13 @@ public final class EpisodeStages {
         return results
     }
 
-    private func upstream(image: Tensor, imageDigest: Digest?, supports: Supports) throws -> QueryUpstream {
-        let imageDigest = imageDigest ?? BlobDigest.of(CacheTensor(image))
+    private func upstream(image: QueryImage, supports: Supports) throws -> QueryUpstream {
+        let imageDigest = image.digest
         let model = self.model, masks = supportMasks
         let supportMaskDigest = self.supportMaskDigest
 
         let queryDino = try resolver.resolve(.dinoFeatures, side: .query, inputs: ["image": imageDigest]) {
-            ["features": CacheTensor(model.dinoFeatures(image))]
+            ["features": CacheTensor(model.dinoFeatures(try image.tensor()))]
         }
         let qDino = queryDino.output
         let priorsR = try resolver.resolve(.priors, side: .query,
@@ -206,7 +209,7 @@ public final class EpisodeStages {
         }
         let priors = priorsR.output
         let querySam2 = try resolver.resolve(.sam2Features, side: .query, inputs: ["image": imageDigest]) {
-            Self.tensors(model.sam2Features(image))
+            Self.tensors(model.sam2Features(try image.tensor()))
         }
         let qSam2 = querySam2.output
         let memoryR = try resolver.resolve(.memoryEncode, side: .query,

@@ -195,11 +195,11 @@ public final class RunExecutor {
                 let outcome: Outcome
                 do {
                     let decoded = try await decoding.value
-                    resolver.countDecode(.query, seconds: decoded.seconds)
                     let started = DispatchTime.now().uptimeNanoseconds
                     let hitsBefore = resolver.counters
-                    let result = try await stages.query(image: decoded.modelInput, imageDigest: decoded.modelInputDigest)
-                    behind.append((item.id, export(item, rgb: decoded.image, result: result, hitsBefore: hitsBefore, started: started)))
+                    if decoded.memo == nil { resolver.countDecodeHit(.query) } else { resolver.countDecode(.query, seconds: decoded.seconds) }
+                    let result = try await stages.query(image: decoded.modelInput)
+                    behind.append((item.id, export(item, decoded: decoded, result: result, hitsBefore: hitsBefore, started: started)))
                     // Wait for the oldest export only when too many are writing.
                     while behind.count > depth {
                         let oldest = behind.removeFirst()
@@ -242,32 +242,64 @@ public final class RunExecutor {
                let message = DoneMessage(text: done.message, failed: false) {
                 return .skip(id: item.id, message)
             }
-            return .decode(item, Self.startDecoding(item, decoder: decoder))
+            // Pixels are needed by overlays and probability maps; otherwise a decode memo may stand in.
+            let memo = configuration.overlays || configuration.probabilities ? nil
+                : (store: store, parameters: configuration.parameters["decode"], weights: weights)
+            return .decode(item, Self.startDecoding(item, decoder: decoder, memo: memo))
         }
     }
 
-    /// A query decoded ahead of the model: the image at its size, the model input and its digest
-    /// (the input of the encoders' keys) — resizing and hashing happen here, off the model's path.
+    /// A query read and decoded ahead of the model: its size, the model input (resized and hashed
+    /// here, off the model's path) and, when decoded, the image and the decode memo to commit with
+    /// the item. A memo found for the file's bytes stands in for the decode: `image` and `memo` are
+    /// nil and the model input is made only if a stage must compute with it.
     struct DecodedItem {
-        let image: RGBImage
-        let modelInput: Tensor
-        let modelInputDigest: Digest
+        let width: Int
+        let height: Int
+        let image: RGBImage?
+        let modelInput: QueryImage
+        let memo: PreparedRecord?
         let seconds: Double
     }
 
-    static func startDecoding(_ item: InputItem, decoder: ImageDecoder) -> Task<DecodedItem, Error> {
+    typealias MemoContext = (store: CacheStore, parameters: [String: ParameterValue], weights: StageWeightDigests)
+
+    static func startDecoding(_ item: InputItem, decoder: ImageDecoder, memo context: MemoContext?) -> Task<DecodedItem, Error> {
         Task.detached {
             let started = DispatchTime.now().uptimeNanoseconds
-            let (image, _) = try read(item, decoder: decoder)
-            let input = ModelInput.image(image)
-            return DecodedItem(image: image, modelInput: input, modelInputDigest: BlobDigest.of(CacheTensor(input)),
-                               seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            let bytes = try readBytes(item)
+            let memo = context.map { DecodeMemo(fileDigest: Digest.sha256(bytes), parameters: $0.parameters, weights: $0.weights) }
+            if let context, let memo, let entry = memo.lookup(in: context.store) {
+                // The limit holds whatever the memo says: a lowered --max-pixels refuses the image as a decode would.
+                guard entry.width * entry.height <= decoder.maxPixels else {
+                    throw ItemFailure(stage: "decode", reason: "\(ImageError.tooLarge(width: entry.width, height: entry.height, limit: decoder.maxPixels))")
+                }
+                let input = QueryImage(digest: entry.modelInputDigest) {
+                    do { return ModelInput.image(try decoder.decode(bytes)) } catch { throw ItemFailure(stage: "decode", reason: "\(error)") }
+                }
+                return DecodedItem(width: entry.width, height: entry.height, image: nil, modelInput: input, memo: nil,
+                                   seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            }
+            let image = try decode(bytes, of: item, decoder: decoder)
+            let input = QueryImage(ModelInput.image(image))
+            let prepared = try memo.map { memo in
+                try context!.store.prepare(memo.key, outputs: memo.outputs(
+                    DecodeMemo.Entry(modelInputDigest: input.digest, width: image.width, height: image.height)))
+            }
+            return DecodedItem(width: image.width, height: image.height, image: image, modelInput: input,
+                               memo: prepared ?? PreparedRecord?.none, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         }
     }
 
     /// Reads the item's bytes, checks the manifest's digest if it gave one, and decodes.
     static func read(_ item: InputItem, decoder: ImageDecoder) throws -> (image: RGBImage, seconds: Double) {
         let started = DispatchTime.now().uptimeNanoseconds
+        let image = try decode(try readBytes(item), of: item, decoder: decoder)
+        return (image, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+
+    /// The item's bytes, checked against the manifest's digest if it gave one.
+    static func readBytes(_ item: InputItem) throws -> [UInt8] {
         do {
             let bytes = try ImageDecoder.readFile(item.path)
             if let expected = item.sha256 {
@@ -276,11 +308,14 @@ public final class RunExecutor {
                     throw PipelineError(item.path, "content SHA-256 is \(actual), the manifest says \(expected)")
                 }
             }
-            let image = try decoder.decode(bytes)
-            return (image, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            return bytes
         } catch {
             throw ItemFailure(stage: "decode", reason: "\(error)")
         }
+    }
+
+    static func decode(_ bytes: [UInt8], of item: InputItem, decoder: ImageDecoder) throws -> RGBImage {
+        do { return try decoder.decode(bytes) } catch { throw ItemFailure(stage: "decode", reason: "\(error)") }
     }
 
     /// Records a failed item: its done-record says failed (for `fssam explain`), and a later run retries it.
@@ -293,7 +328,7 @@ public final class RunExecutor {
     private let bytesWritten = ByteCounter()
 
     /// Writes the item's files behind the model, then commits its outputs and done-record.
-    private func export(_ item: InputItem, rgb: RGBImage, result: EpisodeStages.QueryResult, hitsBefore: StageCounters,
+    private func export(_ item: InputItem, decoded: DecodedItem, result: EpisodeStages.QueryResult, hitsBefore: StageCounters,
                         started: UInt64) -> Task<Outcome, Error> {
         var itemHits: [String: Int] = [:]
         for stageName in FSSAMStage.all.map(\.name) {
@@ -304,34 +339,39 @@ public final class RunExecutor {
                                                               self.bytesWritten)
         let logits = result.logits, logitsDigest = result.logitsDigest, score = result.score
         let decodeRecord = result.decodeRecord
+        // Committed with the done-record: decode_mask's record when it was computed, the decode memo when the item was decoded.
+        let records = [decodeRecord, decoded.memo].compactMap { $0 }
+        let (width, height, image) = (decoded.width, decoded.height, decoded.image)
         return Task.detached {
             do {
-                let upsampled = MaskPostprocessing.upsampled(logits: logits, height: rgb.height, width: rgb.width)
+                let upsampled = MaskPostprocessing.upsampled(logits: logits, height: height, width: width)
                 let mask = MaskPostprocessing.binaryMask(upsampled: upsampled)
-                let png = try ImageEncoder.png(width: rgb.width, height: rgb.height, bands: 1,
+                let png = try ImageEncoder.png(width: width, height: height, bands: 1,
                                                pixels: mask.map { $0 == 0 ? 0 : 255 })
                 try AtomicFile.write(png, to: try layout.maskPath(forItem: item.id))
                 var written = png.count
                 if configuration.overlays {
-                    let overlay = try Overlay.png(image: rgb, mask: mask)
+                    // Overlays and probabilities need pixels: such runs always decode (no memo stands in).
+                    guard let image else { throw PipelineError(item.path, "the image was not decoded for its overlay") }
+                    let overlay = try Overlay.png(image: image, mask: mask)
                     try AtomicFile.write(overlay, to: try layout.overlayPath(forItem: item.id))
                     written += overlay.count
                 }
                 if configuration.probabilities {
-                    let grey = try ImageEncoder.png(width: rgb.width, height: rgb.height, bands: 1,
+                    let grey = try ImageEncoder.png(width: width, height: height, bands: 1,
                                                     pixels: MaskPostprocessing.probabilityBytes(upsampled: upsampled))
                     try AtomicFile.write(grey, to: try layout.path(forItem: item.id, under: "probabilities"))
                     written += grey.count
                 }
                 counter.add(written)
-                let rle = COCORLE(mask: mask, height: rgb.height, width: rgb.width)
+                let rle = COCORLE(mask: mask, height: height, width: width)
                 let prediction = Prediction(itemID: item.id, imageID: .name(item.id), categoryID: configuration.categoryID,
                                             segmentation: rle, score: (score * 1e6).rounded() / 1e6)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 let line = ResultsLine(id: item.id, status: decodeRecord != nil ? "computed" : "cached", maskPNG: png,
                                        area: rle.area, seconds: (seconds * 1000).rounded() / 1000, cacheHits: itemHits)
                 let message = DoneMessage.succeeded(result: try line.json(), prediction: try prediction.json())
-                try await store.complete(run: runID, item: item.id, records: [decodeRecord].compactMap { $0 },
+                try await store.complete(run: runID, item: item.id, records: records,
                                          outputs: ["logits": logitsDigest, "mask_png": BlobDigest.of(CacheTensor(bytes: png))],
                                          status: .succeeded, message: message.text)
                 return .succeeded(message)
@@ -340,7 +380,7 @@ public final class RunExecutor {
             } catch {
                 let line = ErrorLine(id: item.id, path: item.path, stage: "export", reason: "\(error)")
                 // The logits are committed anyway: a retry after fixing the output folder re-exports without the model.
-                try await store.complete(run: runID, item: item.id, records: [decodeRecord].compactMap { $0 }, outputs: [:],
+                try await store.complete(run: runID, item: item.id, records: records, outputs: [:],
                                          status: .failed, message: try line.json())
                 return .failed(line)
             }

@@ -137,4 +137,7 @@ final class StageResolver {
     }
 
     func countDecode(_ side: StageCounters.Side, seconds: Double = 0) { counters.countComputed("decode", side, seconds: seconds) }
+
+    /// A decode its memo stood in for (`DecodeMemo`).
+    func countDecodeHit(_ side: StageCounters.Side) { counters.countHit("decode", side) }
 }

@@ -9,6 +9,8 @@ public struct MemoryAttention: Sendable {
     public let norm: LayerNorm
     public let dModel: Int
     public let memoryDim: Int
+    /// The RoPE table of SAM 2's 32×32 memory grid (at 512), built once: 128 Ki sines and cosines.
+    let gridRoPE: AxialRoPE
 
     /// The scale of the query position added once at the input (`pos_enc_at_input=True`).
     public static let inputPositionScale: Float = 0.1
@@ -23,6 +25,7 @@ public struct MemoryAttention: Sendable {
         }
         self.layers = layers
         norm = try LayerNorm(w.child("norm"), dim: dModel, eps: MemoryAttentionLayer.normEpsilon)
+        gridRoPE = AxialRoPE(dim: layers.first?.selfAttn.internalDim ?? dModel, width: 32, height: 32)
     }
 
     /// From a SAM 2 state dict (`sam2_hiera_*.pt['model']` naming).
@@ -128,7 +131,8 @@ public struct MemoryAttention: Sendable {
                 throw ModelError("calibration masks", "need \(fixed.supportCount) masks of \(h)x\(w), got \(supportMasks.map(\.shape))")
             }
         }
-        let rope = AxialRoPE(dim: layers.first?.selfAttn.internalDim ?? dModel, width: w, height: h)
+        let rope = (gridRoPE.width, gridRoPE.height) == (w, h) ? gridRoPE
+            : AxialRoPE(dim: layers.first?.selfAttn.internalDim ?? dModel, width: w, height: h)
         return MemoryContext(fixed: fixed, queryMemory: queryMemory, queryMemoryPos: queryMemoryPos, rope: rope,
                              calibration: calibration, supportMasks: supportMasks.map(\.storage))
     }
