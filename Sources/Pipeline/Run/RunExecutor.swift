@@ -197,7 +197,7 @@ public final class RunExecutor {
                     let decoded = try await decoding.value
                     let started = DispatchTime.now().uptimeNanoseconds
                     let hitsBefore = resolver.counters
-                    if decoded.memo == nil { resolver.countDecodeHit(.query) } else { resolver.countDecode(.query, seconds: decoded.seconds) }
+                    if decoded.image == nil { resolver.countDecodeHit(.query) } else { resolver.countDecode(.query, seconds: decoded.seconds) }
                     let result = try await stages.query(image: decoded.modelInput)
                     behind.append((item.id, export(item, decoded: decoded, result: result, hitsBefore: hitsBefore, started: started)))
                     // Wait for the oldest export only when too many are writing.
@@ -252,7 +252,7 @@ public final class RunExecutor {
     /// A query read and decoded ahead of the model: its size, the model input (resized and hashed
     /// here, off the model's path) and, when decoded, the image and the decode memo to commit with
     /// the item. A memo found for the file's bytes stands in for the decode: `image` and `memo` are
-    /// nil and the model input is made only if a stage must compute with it.
+    /// nil (the decode counts as a hit) and the model input is made only if a stage must compute with it.
     struct DecodedItem {
         let width: Int
         let height: Int
@@ -287,7 +287,7 @@ public final class RunExecutor {
                     DecodeMemo.Entry(modelInputDigest: input.digest, width: image.width, height: image.height)))
             }
             return DecodedItem(width: image.width, height: image.height, image: image, modelInput: input,
-                               memo: prepared ?? PreparedRecord?.none, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+                               memo: prepared, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         }
     }
 
