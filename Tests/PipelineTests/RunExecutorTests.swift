@@ -70,6 +70,22 @@ final class RunExecutorTests: XCTestCase {
         return summary
     }
 
+    /// The masks a run wrote for `queries/q0…` equal FSSAM's own whole forward pass, no cache.
+    func assertMasksEqualUncachedForward(queries: Int, supports: [Episode.SupportFiles], refineIterations: Int, in out: String,
+                                         file: StaticString = #filePath, line: UInt = #line) throws {
+        let (model, _) = try Self.model()
+        let prepared = try model.prepare(supports: try Episode.load(query: path("queries/q0.png"), supports: supports,
+                                                                    ignoreValue: nil).supports)
+        for i in 0..<queries {
+            let episode = try Episode.load(query: path("queries/q\(i).png"), supports: supports, ignoreValue: nil)
+            let output = try model(query: episode.query, supports: prepared, options: FSSAM.Options(refineIterations: refineIterations))
+            let mask = MaskPostprocessing.binaryMask(logits: output.logits, height: 64, width: 64)
+            let expected = try ImageEncoder.png(width: 64, height: 64, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
+            let got = Array(try Data(contentsOf: URL(fileURLWithPath: out + "/masks/q\(i).png")))
+            XCTAssertEqual(got, expected, "q\(i): the cached run must equal an uncached forward pass", file: file, line: line)
+        }
+    }
+
     func files(under folder: String) throws -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
         let enumerator = FileManager.default.enumerator(atPath: folder)!
@@ -164,18 +180,7 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(c.computed("decode", .query), 0, "\(c)")
         XCTAssertEqual(c.hits("decode", .query), 3)
 
-        // The reference: FSSAM's own whole forward pass, no cache, iterations = 2.
-        let (model, _) = try Self.model()
-        let prepared = try model.prepare(supports: try Episode.load(query: path("queries/q0.png"), supports: supports,
-                                                                    ignoreValue: nil).supports)
-        for i in 0..<3 {
-            let episode = try Episode.load(query: path("queries/q\(i).png"), supports: supports, ignoreValue: nil)
-            let output = try model(query: episode.query, supports: prepared, options: FSSAM.Options(refineIterations: 2))
-            let mask = MaskPostprocessing.binaryMask(logits: output.logits, height: 64, width: 64)
-            let expected = try ImageEncoder.png(width: 64, height: 64, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
-            let got = Array(try Data(contentsOf: URL(fileURLWithPath: path("out2/masks/q\(i).png"))))
-            XCTAssertEqual(got, expected, "q\(i): the cached re-tune must equal an uncached forward pass")
-        }
+        try assertMasksEqualUncachedForward(queries: 3, supports: supports, refineIterations: 2, in: path("out2"))
 
         // Back to the default: the first run id again, all done.
         let back = try await run(supports: supports, out: path("out3"), cache: path("cache"))
@@ -212,16 +217,7 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(retune.succeeded, 2)
         XCTAssertEqual(retune.counters.hits("decode", .query), 2, "\(retune.counters)")
         XCTAssertEqual(retune.counters.computed("sam2_features", .query), 2, "the features were recomputed from the image")
-        let (model, _) = try Self.model()
-        let prepared = try model.prepare(supports: try Episode.load(query: path("queries/q0.png"), supports: supports,
-                                                                    ignoreValue: nil).supports)
-        for i in 0..<2 {
-            let episode = try Episode.load(query: path("queries/q\(i).png"), supports: supports, ignoreValue: nil)
-            let output = try model(query: episode.query, supports: prepared, options: FSSAM.Options(refineIterations: 2))
-            let mask = MaskPostprocessing.binaryMask(logits: output.logits, height: 64, width: 64)
-            let expected = try ImageEncoder.png(width: 64, height: 64, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
-            XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: path("out2/masks/q\(i).png")))), expected, "q\(i)")
-        }
+        try assertMasksEqualUncachedForward(queries: 2, supports: supports, refineIterations: 2, in: path("out2"))
 
         let limited = try await run(supports: supports, out: path("out3"), cache: path("cache"), set: ["imr.iterations=4"],
                                     pipeline: pipeline, maxPixels: 4095)
