@@ -47,13 +47,6 @@ public enum VectorMath16 {
     @inline(__always)
     static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }
 
-    /// `exp(scale·x − scale·max)` of a row in place; returns the row's sum.
-    @inline(never)
-    public static func unnormalizedSoftmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> Float {
-        var shift: Float = 0
-        return unnormalizedSoftmaxRow(x, count: count, scale: scale, shift: &shift)
-    }
-
     /// `exp(scale·x − shift)` of a row in place with `shift = scale·max x` (written to `shift`);
     /// returns the row's sum.
     @inline(never)

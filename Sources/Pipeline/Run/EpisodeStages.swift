@@ -250,14 +250,19 @@ public final class EpisodeStages {
             return ["refined": CacheTensor(result.refinedMemory)]
         }
         let refined = imrR.output
-        // The supports' memories and pointers, and the query's pointer: what SCMA reads besides the refined memory.
-        let fixedMemory = {
-            try MemoryBank.Fixed(
+        // The supports' memories and pointers, and the query's pointer: what SCMA reads besides the
+        // refined memory. Built when scma_prefix or scma first computes, once for both.
+        var fixed: MemoryBank.Fixed?
+        func fixedMemory() throws -> MemoryBank.Fixed {
+            if let fixed { return fixed }
+            let made = try MemoryBank.Fixed(
                 supports: try supports.memories.map {
                     MemoryBank.Entry(features: try $0.tensor("features"), position: try $0.tensor("pos_enc"),
                                      objectPointer: try $0.tensor("obj_ptr"))
                 },
                 queryObjectPointer: try qMemory.tensor("disc.obj_ptr"), temporalPosition: model.temporalPosition)
+            fixed = made
+            return made
         }
         // Layer 0 of SCMA up to the refined memory: the same for every IMR setting of this query.
         let prefixR = try resolver.resolve(.scmaPrefix, side: .query,

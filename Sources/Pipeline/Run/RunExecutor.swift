@@ -275,7 +275,7 @@ public final class RunExecutor {
                     throw ItemFailure(stage: "decode", reason: "\(ImageError.tooLarge(width: entry.width, height: entry.height, limit: decoder.maxPixels))")
                 }
                 let input = QueryImage(digest: entry.modelInputDigest) {
-                    do { return ModelInput.image(try decoder.decode(bytes)) } catch { throw ItemFailure(stage: "decode", reason: "\(error)") }
+                    ModelInput.image(try decode(bytes, of: item, decoder: decoder))
                 }
                 return DecodedItem(width: entry.width, height: entry.height, image: nil, modelInput: input, memo: nil,
                                    seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)

@@ -68,11 +68,11 @@ final class StageResolver {
             return outputs
         }
         if explanations != nil { return try explain(stage, side: side, key: key, persist: persist) }
+        if retainsEphemeral, let kept = retained[key.digest] {
+            counters.countHit(stage.name, side)
+            return Resolved(output: kept, prepared: nil)
+        }
         if persist {
-            if retainsEphemeral, let kept = retained[key.digest] {
-                counters.countHit(stage.name, side)
-                return Resolved(output: kept, prepared: nil)
-            }
             if let record = try? store.usedRecord(key.digest, stage: stage.name) {
                 counters.countHit(stage.name, side)
                 let digest = StageOutput.combine(Dictionary(uniqueKeysWithValues: record.outputs.map { ($0.name, $0.digest) }))
@@ -85,10 +85,6 @@ final class StageResolver {
             let output = StageOutput(digest: StageOutput.combine(prepared.outputDigests), tensors: outputs)
             if retainsEphemeral { retained[key.digest] = output }
             return Resolved(output: output, prepared: prepared)
-        }
-        if retainsEphemeral, let kept = retained[key.digest] {
-            counters.countHit(stage.name, side)
-            return Resolved(output: kept, prepared: nil)
         }
         let memoKey = Self.memoKey(key)
         if let memo = store.lookup(memoKey)?.outputs["digest"]?.bytes, memo.count == Digest.byteCount {

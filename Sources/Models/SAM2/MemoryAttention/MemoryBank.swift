@@ -63,12 +63,10 @@ public struct MemoryBank: Sendable {
             var position = [Float](repeating: 0, count: total * dim)
             for (i, entry) in supports.enumerated() {
                 let (feats, pos) = try MemoryBank.block(entry.features, entry.position, name: "support \(i) memory",
-                                                        tokens: hw, dim: dim, shapeOf: first)
+                                                        tokens: hw, dim: dim, shapeOf: first, temporalPosition: temporalPosition)
                 let offset = i * hw * dim
                 memory.replaceSubrange(offset..<(offset + hw * dim), with: feats)
-                for t in 0..<hw {
-                    for c in 0..<dim { position[offset + t * dim + c] = pos[t * dim + c] + temporalPosition.storage[c] }
-                }
+                position.replaceSubrange(offset..<(offset + hw * dim), with: pos)
             }
             // A pointer's chunks are consecutive tokens (reshape(s+1, B, 4, 64) → flatten); their pos stays 0.
             for (i, pointer) in pointers.enumerated() {
@@ -117,23 +115,26 @@ public struct MemoryBank: Sendable {
             throw ModelError("query memory", "features \(queryFeatures.shape) differ from the supports' [\(fixed.memoryDim), \(fixed.height), \(fixed.width)]")
         }
         let (hw, dim) = (fixed.height * fixed.width, fixed.memoryDim)
-        let (feats, pos) = try Self.block(queryFeatures, queryPosition, name: "query memory", tokens: hw, dim: dim, shapeOf: first)
-        var position = pos
-        for t in 0..<hw { for c in 0..<dim { position[t * dim + c] += temporalPosition.storage[c] } }
+        let (feats, pos) = try Self.block(queryFeatures, queryPosition, name: "query memory", tokens: hw, dim: dim, shapeOf: first,
+                                          temporalPosition: temporalPosition)
         self.fixed = fixed
         queryMemory = Tensor(shape: [hw, dim], storage: feats)
-        queryMemoryPos = Tensor(shape: [hw, dim], storage: position)
+        queryMemoryPos = Tensor(shape: [hw, dim], storage: pos)
     }
 
-    /// One spatial memory and its position as `[HW · dim]` token-major values, checked against the first block.
+    /// One spatial memory and its key position (sine + `temporalPosition`) as `[HW · dim]` token-major
+    /// values, checked against the first block.
     private static func block(_ features: Tensor, _ position: Tensor, name: String, tokens hw: Int, dim: Int,
-                              shapeOf first: (tokens: Tensor, height: Int, width: Int)) throws -> (features: [Float], position: [Float]) {
+                              shapeOf first: (tokens: Tensor, height: Int, width: Int),
+                              temporalPosition: Tensor) throws -> (features: [Float], position: [Float]) {
         let feats = try TokenLayout.tokens(fromMap: features, name: name)
         let pos = try TokenLayout.tokens(fromMap: position, name: name + " position")
         guard feats.tokens.shape == [hw, dim], pos.tokens.shape == [hw, dim] else {
             throw ModelError(name, "features \(features.shape) / position \(position.shape) differ from [\(dim), \(first.height), \(first.width)]")
         }
-        return (feats.tokens.storage, pos.tokens.storage)
+        var keyPosition = pos.tokens.storage
+        for t in 0..<hw { for c in 0..<dim { keyPosition[t * dim + c] += temporalPosition.storage[c] } }
+        return (feats.tokens.storage, keyPosition)
     }
 
     /// SAM 2's memory sequence `[supports | query | pointers]` (`ma.memory`, token-major).
