@@ -68,6 +68,9 @@ let package = Package(
         // Child process for the StageCache crash / two-writer tests (killed with SIGKILL mid-batch).
         .executableTarget(name: "CacheStressWriter", dependencies: ["StageCache"], path: "Sources/CacheStressWriter",
                           swiftSettings: swiftSettings),
+        // In-process fuzzing of every parser, one target per run; FuzzTests runs it in child processes with time limits.
+        .executableTarget(name: "FuzzRunner", dependencies: ["Pipeline", "Checkpoint", "StageCache"], path: "Sources/FuzzRunner",
+                          swiftSettings: swiftSettings),
         .executableTarget(name: "HieraBenchmark", dependencies: ["Models", "Checkpoint", "Tensor"],
                           path: "Sources/HieraBenchmark", swiftSettings: swiftSettings),
         .executableTarget(name: "RunBenchmark", dependencies: ["Pipeline", "Models", "Checkpoint", "StageCache", "Tensor"],
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "FixtureSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB", "CacheStressWriter", "FixtureSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzRunner", "FixtureSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport", "Pipeline", "Checkpoint", "Tensor"],
                     swiftSettings: swiftSettings),
     ]
