@@ -37,20 +37,27 @@ guard !corpus.inputs.isEmpty else {
 try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 let current = scratch + "/current"
 
-var tried = 0, rejected = 0
-func attempt(_ input: [UInt8]) {
-    // Written before the attempt: if it kills us, the parent keeps this file as the crasher.
-    FileManager.default.createFile(atPath: current, contents: Data(input))
-    do { try target.run(input, scratch) } catch { rejected += 1 }
-    tried += 1
-}
+/// Counts what was tried; one instance, used from the main thread only.
+final class Tally {
+    var tried = 0, rejected = 0
+    let target: FuzzTarget, scratch: String, current: String
+    init(target: FuzzTarget, scratch: String, current: String) { (self.target, self.scratch, self.current) = (target, scratch, current) }
 
-for input in corpus.inputs { attempt(input) }
+    func attempt(_ input: [UInt8]) {
+        // Written before the attempt: if it kills us, the parent keeps this file as the crasher.
+        FileManager.default.createFile(atPath: current, contents: Data(input))
+        do { try target.run(input, scratch) } catch { rejected += 1 }
+        tried += 1
+    }
+}
+let tally = Tally(target: target, scratch: scratch, current: current)
+
+for input in corpus.inputs { tally.attempt(input) }
 var mutator = Mutator(seed: seed)
 let deadline = Date().addingTimeInterval(seconds)
 while Date() < deadline {
     let base = corpus.inputs[Int(mutator.next() % UInt64(corpus.inputs.count))]
-    attempt(mutator.mutate(base))
+    tally.attempt(mutator.mutate(base))
 }
 try? FileManager.default.removeItem(atPath: current)
-print("fuzz \(target.name): \(tried) inputs (\(corpus.inputs.count) corpus files), \(rejected) rejected with an error, 0 crashes")
+print("fuzz \(target.name): \(tally.tried) inputs (\(corpus.inputs.count) corpus files), \(tally.rejected) rejected with an error, 0 crashes")
