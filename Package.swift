@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "StageCacheTests", dependencies: ["StageCache", "CLMDB", "CacheStressWriter", "FixtureSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzRunner", "FixtureSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport", "Pipeline", "Checkpoint", "Tensor"],
+        .testTarget(name: "FssamCLITests", dependencies: ["fssam", "FixtureSupport", "Pipeline", "StageCache", "Checkpoint", "Tensor"],
                     swiftSettings: swiftSettings),
     ]
 )

@@ -172,10 +172,12 @@ public final class CacheStore: Sendable {
     }
 
     /// Queues an item's final outputs and its done-record as one unit: they land in the same write
-    /// transaction, so the item is done exactly when its outputs are committed.
+    /// transaction, so the item is done exactly when its outputs are committed. `outputs` name
+    /// blobs (in `records` or already stored); `files` the files delivered to the output folder.
     public func complete(run: String, item: String, records: [PreparedRecord], outputs: [String: Digest],
-                         status: DoneRecord.Status = .succeeded, message: String = "") async throws {
-        let done = DoneRecord(run: run, item: item, status: status, message: message, outputs: outputs)
+                         files: [String: Digest] = [:], status: DoneRecord.Status = .succeeded,
+                         message: String = "") async throws {
+        let done = DoneRecord(run: run, item: item, status: status, message: message, outputs: outputs, files: files)
         _ = try DoneRecord.key(run: run, item: item)
         try await writer.enqueue(records.map { .record($0) } + [.done(done)])
     }

@@ -11,7 +11,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Segment every image of a folder or manifest from k support examples, caching each stage's output.",
         discussion: """
-            Writes to OUT: masks/<item>.png (0/255 at the image's size, mirroring the input tree), predictions.json \
+            Writes to OUT: masks/<id>.png (0/255 at the image's size; the id is the path under --queries, so \
+            photos/cat.jpg gives masks/photos/cat.jpg.png), predictions.json \
             (COCO results, RLE), results.jsonl (one line per item), errors.jsonl (one line per failed item), run.json \
             (what the run was) — all sorted by item id, with no timestamps, written atomically. --overlay adds \
             overlays/<item>.png, --probabilities probabilities/<item>.png.
@@ -50,6 +51,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the final summary as JSON on stdout.")
     var json = false
 
+    @Flag(help: "Write into an --out that holds another run's results (other supports, weights, parameters or input), deleting those results first.")
+    var force = false
+
     @OptionGroup var weightOptions: WeightOptions
 
     @OptionGroup(title: "Sharding (clusters)") var shardOptions: ShardOptions
@@ -68,6 +72,8 @@ struct RunCommand: AsyncParsableCommand {
         // Sharding: this process's part of the listing, written to OUT/shards/I-of-N/.
         let shard = try shardOptions.resolve()
         let out = shard?.partDirectory(in: self.out) ?? self.out
+        // Taken first, so a second run on this folder is refused at once, before any work.
+        let folder = try OutputFolder(out)
         let (definition, parameters) = try setup.parameters()
         let (supports, ignoreValue) = try supportOptions.resolved()
         var configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
@@ -77,13 +83,14 @@ struct RunCommand: AsyncParsableCommand {
         configuration.probabilities = probabilities
         configuration.categoryID = categoryID
         configuration.shard = shard
+        configuration.inputDescription = setup.inputDescription
+        configuration.force = force
         for file in supports {
             _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
         let (model, digests) = try weightOptions.loadModel()
         let directory = setup.cacheDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
         let display = ProgressDisplay(quiet: quiet)
         let summary: RunSummary
@@ -92,10 +99,10 @@ struct RunCommand: AsyncParsableCommand {
             if let shard {
                 let part = shard.filter(listing)
                 display.countTotal(part)
-                summary = try await executor.run(part) { display.update($0) }
+                summary = try await executor.run(part, folder: folder) { display.update($0) }
             } else {
                 display.countTotal(listing)
-                summary = try await executor.run(listing) { display.update($0) }
+                summary = try await executor.run(listing, folder: folder) { display.update($0) }
             }
             display.finish()
             try await store.flushAndClose()
@@ -114,6 +121,12 @@ struct RunCommand: AsyncParsableCommand {
         var lines = ["run \(summary.runID): \(summary.succeeded) ok, \(summary.failed) failed, "
                      + "\(summary.skippedAsDone) skipped as done in \(String(format: "%.1f", summary.seconds)) s, "
                      + "\(summary.bytesWritten) bytes of images written"]
+        if summary.redelivered > 0 {
+            lines.append("  \(summary.redelivered) done item(s) whose files were missing or changed in this --out: exported again from the cache")
+        }
+        if summary.unreadableDoneRecords > 0 {
+            lines.append("  \(summary.unreadableDoneRecords) unreadable done-record(s): those items were computed again")
+        }
         lines.append("  stage                  computed      hits   hit rate   compute s (both sides)")
         for side in [StageCounters.Side.support, .query] {
             for stage in stageOrder {
@@ -145,7 +158,9 @@ struct RunCommand: AsyncParsableCommand {
         return CanonicalJSON.object([
             ("run_id", CanonicalJSON.string(summary.runID)),
             ("items", CanonicalJSON.object([("ok", String(summary.succeeded)), ("failed", String(summary.failed)),
-                                            ("skipped_as_done", String(summary.skippedAsDone))])),
+                                            ("skipped_as_done", String(summary.skippedAsDone)),
+                                            ("redelivered", String(summary.redelivered)),
+                                            ("unreadable_done_records", String(summary.unreadableDoneRecords))])),
             ("stages", CanonicalJSON.object(stages)),
             ("bytes_written", String(summary.bytesWritten)),
             ("seconds", String(format: "%.3f", summary.seconds)),

@@ -42,6 +42,12 @@ struct RunSetupOptions: ParsableArguments {
         return .manifest(try ManifestListing(path: manifest!))
     }
 
+    /// Where the items come from, by absolute path: part of what an output folder belongs to.
+    var inputDescription: String {
+        let (kind, path) = queries.map { ("queries", $0) } ?? ("manifest", manifest!)
+        return kind + " " + URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+    }
+
     /// The pipeline file (if any) and the run parameters with the overrides applied.
     func parameters() throws -> (definition: PipelineDefinition?, parameters: RunParameters) {
         let definition = try pipeline.map { try PipelineFileLoader().load(path: $0) }

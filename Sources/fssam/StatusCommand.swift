@@ -10,8 +10,9 @@ struct StatusCommand: ParsableCommand {
         abstract: "Show which shards of a sharded run (OUT/shards/I-of-N) are done, failed or missing.",
         discussion: """
             done: finished, every item ok. failed: finished, some items failed (see its errors.jsonl; a resubmit \
-            retries only those). missing: no run.json — not started, still running, or killed; resubmit these \
-            (sbatch --array=LIST …). Exit status 0 when every shard finished, 2 when some are missing.
+            retries only those). missing: no run.json — not started, still running, or killed. damaged: its files \
+            disagree with its run.json (a mask deleted or changed, report lines lost). Resubmit the missing and damaged \
+            ones (sbatch --array=LIST …). Exit status 0 when every shard finished whole, 2 otherwise.
 
             Example:
               fssam status --out results/
@@ -43,7 +44,7 @@ struct StatusCommand: ParsableCommand {
     struct StatusJSON: Encodable {
         let out: String
         let count: Int
-        let done, failed, missing: [Int]
+        let done, failed, missing, damaged: [Int]
         let complete: Bool
         /// The `--array=` list for the missing shards ("" when none).
         let resubmit: String
@@ -62,15 +63,17 @@ struct StatusCommand: ParsableCommand {
                 ShardJSON(index: $0.shard.index, state: $0.state.rawValue, ok: $0.manifest?.items.ok, failed: $0.manifest?.items.failed, runID: $0.manifest?.runID, detail: $0.detail)
             }
             try printJSON(StatusJSON(out: out, count: set.count, done: indices(.done), failed: indices(.failed),
-                                     missing: indices(.missing), complete: set.isComplete,
+                                     missing: indices(.missing), damaged: indices(.damaged), complete: set.isComplete,
                                      resubmit: ShardSet.arrayList(set.missing), shards: shards))
         } else {
             var lines = ["\(out): \(set.count) shard(s): \(indices(.done).count) done, \(indices(.failed).count) failed, "
-                         + "\(indices(.missing).count) missing"]
+                         + "\(indices(.missing).count) missing" + (indices(.damaged).isEmpty ? "" : ", \(indices(.damaged).count) damaged")]
             for part in set.parts {
                 let name = part.shard.partName.padding(toLength: max(8, part.shard.partName.count), withPad: " ", startingAt: 0)
                 let state = part.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-                if let m = part.manifest {
+                if part.state == .damaged {
+                    lines.append("  \(name) \(state) \(part.detail ?? "")")
+                } else if let m = part.manifest {
                     lines.append("  \(name) \(state) \(m.items.ok) ok, \(m.items.failed) failed")
                 } else {
                     lines.append("  \(name) \(state) \(part.detail ?? "")")

@@ -23,7 +23,7 @@ final class DemoExplainTests: XCTestCase {
     func testDemoThenExplain() throws {
         let demo = try fssam(["demo", path("demo"), "--queries", "2"])
         XCTAssertEqual(demo.status, 0, demo.stderr)
-        for file in ["out/masks/q0.png", "out/masks/q1.png", "out/overlays/q0.png", "out/predictions.json", "out/results.jsonl",
+        for file in ["out/masks/q0.png.png", "out/masks/q1.png.png", "out/overlays/q0.png.png", "out/predictions.json", "out/results.jsonl",
                      "out/errors.jsonl", "out/run.json", "data/support.png", "data/support-mask.png", "cache/data.mdb"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: path("demo/" + file)), file)
         }

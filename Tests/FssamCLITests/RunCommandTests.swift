@@ -37,7 +37,7 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(first.status, 2, "one item failed, so the exit status says so: \(first.stderr)")
         XCTAssertTrue(first.stdout.contains(": 1 ok, 1 failed, 0 skipped as done"), first.stdout)
         XCTAssertTrue(first.stdout.contains("query.decode_mask"), first.stdout)
-        let png = try read("out/masks/a/one.png")
+        let png = try read("out/masks/a/one.png.png")
         let decoded = try ImageDecoder().decodeLabel(png)
         XCTAssertEqual([decoded.width, decoded.height], [48, 48])
         let results = String(decoding: try read("out/results.jsonl"), as: UTF8.self)
@@ -50,7 +50,7 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(second.status, 2, second.stderr)
         XCTAssertTrue(second.stdout.contains(": 0 ok, 1 failed, 1 skipped as done"), second.stdout)
         XCTAssertFalse(second.stdout.contains("query.decode_mask"), "nothing downstream of decode ran: \(second.stdout)")
-        XCTAssertEqual(try read("out/masks/a/one.png"), png)
+        XCTAssertEqual(try read("out/masks/a/one.png.png"), png)
         XCTAssertEqual(String(decoding: try read("out/results.jsonl"), as: UTF8.self), results)
 
         let refused = try fssam(arguments + ["--set", "export.threshold=0.5"])
@@ -84,7 +84,7 @@ final class RunCommandTests: XCTestCase {
         try process.run()
         let deadline = Date().addingTimeInterval(120)
         while process.isRunning, Date() < deadline,
-              !FileManager.default.fileExists(atPath: path("out/masks/q0.png")) { usleep(20_000) }
+              !FileManager.default.fileExists(atPath: path("out/masks/q0.png.png")) { usleep(20_000) }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
 
@@ -100,7 +100,7 @@ final class RunCommandTests: XCTestCase {
         let reference = try fssam(arguments(out: "ref", cache: "ref-cache"))
         XCTAssertEqual(reference.status, 0, reference.stderr)
         XCTAssertTrue(reference.stdout.contains(": 3 ok, 0 failed, 0 skipped as done"), reference.stdout)
-        for q in 0..<3 { XCTAssertEqual(try read("out/masks/q\(q).png"), try read("ref/masks/q\(q).png"), "q\(q)") }
+        for q in 0..<3 { XCTAssertEqual(try read("out/masks/q\(q).png.png"), try read("ref/masks/q\(q).png.png"), "q\(q)") }
         for report in ["predictions.json", "errors.jsonl", "run.json"] {
             XCTAssertEqual(try read("out/" + report), try read("ref/" + report), report)
         }
@@ -131,7 +131,7 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(entries.count, masks.count, "one prediction per mask", file: file, line: line)
         for entry in entries {
             let id = entry["id"] as? String ?? ""
-            let name = (id as NSString).deletingPathExtension + ".png"
+            let name = id + ".png"
             let png = try ImageDecoder().decodeLabelFile(path(out + "/masks/" + name))
             XCTAssertEqual([entry["h"] as? Int, entry["w"] as? Int], [png.height, png.width], id, file: file, line: line)
             let expected = String(png.values.map { $0 == 0 ? Character("0") : Character("1") })

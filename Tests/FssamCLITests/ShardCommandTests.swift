@@ -25,7 +25,8 @@ final class ShardCommandTests: XCTestCase {
 
     func files(under name: String) throws -> [String] {
         (FileManager.default.enumerator(atPath: path(name))?.allObjects as? [String] ?? [])
-            .filter { !$0.hasPrefix("shards") && !FileManager.default.fileExists(atPath: path(name + "/" + $0) + "/.") }.sorted()
+            .filter { !$0.hasPrefix("shards") && !$0.hasPrefix(".") && !FileManager.default.fileExists(atPath: path(name + "/" + $0) + "/.") }
+            .sorted()
     }
 
     /// `results.jsonl` without the per-item `seconds` (a duration: the one field that differs between runs).

@@ -277,11 +277,11 @@ final class ExportTests: XCTestCase {
 
     func testMaskPathsMirrorTheInputTree() throws {
         let layout = MaskFileLayout(outputDirectory: "/out")
-        XCTAssertEqual(try layout.maskPath(forItem: "a/b/c.JPG"), "/out/masks/a/b/c.png")
-        XCTAssertEqual(try layout.maskPath(forItem: "x.tar.tif"), "/out/masks/x.tar.png")
+        XCTAssertEqual(try layout.maskPath(forItem: "a/b/c.JPG"), "/out/masks/a/b/c.JPG.png")
+        XCTAssertEqual(try layout.maskPath(forItem: "x.tar.tif"), "/out/masks/x.tar.tif.png")
         XCTAssertEqual(try layout.maskPath(forItem: "noext"), "/out/masks/noext.png")
         XCTAssertEqual(try layout.maskPath(forItem: "d/.hidden"), "/out/masks/d/.hidden.png")
-        XCTAssertEqual(try layout.overlayPath(forItem: "a/b.png"), "/out/overlays/a/b.png")
+        XCTAssertEqual(try layout.overlayPath(forItem: "a/b.png"), "/out/overlays/a/b.png.png")
     }
 
     func testPathsThatWouldEscapeAreRefused() throws {
@@ -304,12 +304,12 @@ final class ExportTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: out + "/masks/link", withDestinationPath: elsewhere)
         try FileManager.default.createSymbolicLink(atPath: out + "/masks/real/file.png", withDestinationPath: elsewhere + "/f.png")
         let layout = MaskFileLayout(outputDirectory: out)
-        XCTAssertEqual(try layout.maskPath(forItem: "real/ok.jpg"), out + "/masks/real/ok.png")
+        XCTAssertEqual(try layout.maskPath(forItem: "real/ok.jpg"), out + "/masks/real/ok.jpg.png")
         XCTAssertThrowsError(try layout.maskPath(forItem: "link/a.jpg")) { error in
             XCTAssertTrue("\(error)".hasPrefix("link/a.jpg: "), "\(error)")
             XCTAssertTrue("\(error)".contains("symbolic link"), "\(error)")
         }
-        XCTAssertThrowsError(try layout.maskPath(forItem: "real/file.jpg"))
+        XCTAssertThrowsError(try layout.maskPath(forItem: "real/file"))
         // `masks` itself replaced by a link.
         let out2 = try temporaryFolder()
         try FileManager.default.createSymbolicLink(atPath: out2 + "/masks", withDestinationPath: elsewhere)

@@ -2,7 +2,7 @@ import XCTest
 import Checkpoint
 import Models
 import Pipeline
-import StageCache
+@testable import StageCache
 import Tensor
 
 /// `RunExecutor` on synthetic weights and a generated dataset: what each run computes (counters),
@@ -81,15 +81,17 @@ final class RunExecutorTests: XCTestCase {
             let output = try model(query: episode.query, supports: prepared, options: FSSAM.Options(refineIterations: refineIterations))
             let mask = MaskPostprocessing.binaryMask(logits: output.logits, height: 64, width: 64)
             let expected = try ImageEncoder.png(width: 64, height: 64, bands: 1, pixels: mask.map { $0 == 0 ? 0 : 255 })
-            let got = Array(try Data(contentsOf: URL(fileURLWithPath: out + "/masks/q\(i).png")))
+            let got = Array(try Data(contentsOf: URL(fileURLWithPath: out + "/masks/q\(i).png.png")))
             XCTAssertEqual(got, expected, "q\(i): the cached run must equal an uncached forward pass", file: file, line: line)
         }
     }
 
-    func files(under folder: String) throws -> [String: [UInt8]] {
+    /// Every file under `folder` by relative path; hidden ones (the lock, the owner file) only when asked.
+    func files(under folder: String, hidden: Bool = false) throws -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
         let enumerator = FileManager.default.enumerator(atPath: folder)!
         while let name = enumerator.nextObject() as? String {
+            if !hidden && name.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: folder + "/" + name, isDirectory: &isDirectory), !isDirectory.boolValue {
                 out[name] = Array(try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name)))
@@ -114,21 +116,30 @@ final class RunExecutorTests: XCTestCase {
         }
         XCTAssertEqual(first.counters.hits.values.reduce(0, +), 0, "a fresh cache has no hits: \(first.counters)")
 
+        // Done in the cache is not delivered to another --out: the second run exports every item
+        // again from the cache (no model stage, no query decode: the decode memo stands in).
         let second = try await run(supports: supports, out: path("out2"), cache: path("cache"))
         XCTAssertEqual(second.runID, first.runID)
-        XCTAssertEqual(second.skippedAsDone, 3)
-        XCTAssertEqual(second.succeeded, 0)
-        // Only the support check (decode + validation) runs; no model stage and no query decode.
+        XCTAssertEqual(second.skippedAsDone, 0)
+        XCTAssertEqual(second.succeeded, 3)
+        XCTAssertEqual(second.redelivered, 3)
         XCTAssertEqual(second.counters.totalComputed, second.counters.computed("decode", .support), "\(second.counters)")
         XCTAssertEqual(second.counters.computed("decode", .query), 0)
 
-        // The second run wrote reports but no masks (they are done); its reports equal the first's.
         let out1 = try files(under: path("out1")), out2 = try files(under: path("out2"))
-        XCTAssertEqual(Set(out1.keys), ["masks/q0.png", "masks/q1.png", "masks/q2.png", "results.jsonl", "errors.jsonl",
-                                        "predictions.json", "run.json"])
-        for report in ["results.jsonl", "errors.jsonl", "predictions.json", "run.json"] {
-            XCTAssertEqual(out2[report], out1[report], report)
+        XCTAssertEqual(Set(out1.keys), ["masks/q0.png.png", "masks/q1.png.png", "masks/q2.png.png", "results.jsonl",
+                                        "errors.jsonl", "predictions.json", "run.json"])
+        XCTAssertEqual(out2.keys.sorted(), out1.keys.sorted())
+        for name in out1.keys where name != "results.jsonl" { XCTAssertEqual(out2[name], out1[name], name) }
+        // results.jsonl: the same items and masks; how each came about (status, seconds, hits) differs.
+        func masks(_ results: [UInt8]?) -> [String] {
+            String(decoding: results ?? [], as: UTF8.self).split(separator: "\n").map {
+                let object = (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:]
+                return "\(object["id"] ?? "") \(object["mask_sha256"] ?? "")"
+            }
         }
+        XCTAssertEqual(masks(out2["results.jsonl"]), masks(out1["results.jsonl"]))
+        XCTAssertEqual(masks(out1["results.jsonl"]).count, 3)
         XCTAssertEqual(out1["errors.jsonl"], [])
         let lines = String(decoding: out1["results.jsonl"]!, as: UTF8.self).split(separator: "\n")
         XCTAssertEqual(lines.count, 3)
@@ -139,8 +150,18 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(third.skippedAsDone, 3)
         XCTAssertEqual(try files(under: path("out1")), out1)
 
+        // A deleted mask and a changed one are delivered again, from the cache, byte-identical.
+        unlink(path("out1/masks/q1.png.png"))
+        try AtomicFile.write([1, 2, 3], to: path("out1/masks/q2.png.png"))
+        let fourth = try await run(supports: supports, out: path("out1"), cache: path("cache"))
+        XCTAssertEqual([fourth.skippedAsDone, fourth.redelivered, fourth.succeeded], [1, 2, 2])
+        XCTAssertEqual(fourth.counters.totalComputed, fourth.counters.computed("decode", .support), "\(fourth.counters)")
+        let out1Again = try files(under: path("out1"))
+        for name in out1.keys where name != "results.jsonl" { XCTAssertEqual(out1Again[name], out1[name], name) }
+        XCTAssertEqual(masks(out1Again["results.jsonl"]), masks(out1["results.jsonl"]))
+
         // Each mask is the query's size, 0/255, with some target and some background.
-        let mask = try ImageDecoder().decodeLabelFile(path("out1/masks/q0.png"))
+        let mask = try ImageDecoder().decodeLabelFile(path("out1/masks/q0.png.png"))
         XCTAssertEqual([mask.width, mask.height], [64, 64])
         XCTAssertTrue(mask.values.allSatisfy { $0 == 0 || $0 == 255 })
     }
@@ -185,7 +206,8 @@ final class RunExecutorTests: XCTestCase {
         // Back to the default: the first run id again, all done.
         let back = try await run(supports: supports, out: path("out3"), cache: path("cache"))
         XCTAssertEqual(back.runID, first.runID)
-        XCTAssertEqual(back.skippedAsDone, 3)
+        XCTAssertEqual(back.redelivered, 3, "done, and delivered to a new folder from the cache")
+        XCTAssertEqual(back.counters.computed("decode_mask", .query), 0)
     }
 
     /// The decode memo stands in for decoding only while no stage needs the image: with query SAM 2
@@ -228,6 +250,27 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertTrue(errors.contains("\"stage\":\"decode\"") && errors.contains("4095"), errors)
     }
 
+    func testAnUnreadableDoneRecordIsRecomputedAndReportedNotFatal() async throws {
+        let supports = try makeDataset(queries: 3)
+        let first = try await run(supports: supports, out: path("out"), cache: path("cache"))
+        XCTAssertEqual(first.succeeded, 3)
+        let masks = try files(under: path("out"))
+        // q0: bytes that are no done-record; q1: a record whose report lines this version did not write.
+        let store = try CacheStore(directory: path("cache"))
+        try store.environment.write { txn in try txn.put(.done, try DoneRecord.key(run: first.runID, item: "q0.png"), [1, 2, 3]) }
+        try await store.complete(run: first.runID, item: "q1.png", records: [], outputs: [:], message: "not two lines")
+        try await store.flushAndClose()
+
+        let second = try await run(supports: supports, out: path("out"), cache: path("cache"))
+        XCTAssertEqual([second.skippedAsDone, second.succeeded, second.failed, second.unreadableDoneRecords], [1, 2, 0, 2])
+        XCTAssertEqual(second.counters.computed("imr", .query), 0, "recomputed through the cache, no model stage")
+        let again = try files(under: path("out"))
+        for name in masks.keys where name != "results.jsonl" { XCTAssertEqual(again[name], masks[name], name) }
+        // Healed: the next run skips all three.
+        let third = try await run(supports: supports, out: path("out"), cache: path("cache"))
+        XCTAssertEqual([third.skippedAsDone, third.unreadableDoneRecords], [3, 0])
+    }
+
     func testUndecodableQueryIsReportedAndTheOthersComplete() async throws {
         let supports = try makeDataset(queries: 2)
         try AtomicFile.write(Array("not an image".utf8), to: path("queries/broken.png"))
@@ -235,9 +278,9 @@ final class RunExecutorTests: XCTestCase {
         XCTAssertEqual(summary.succeeded, 2)
         XCTAssertEqual(summary.failed, 1)
         let out = try files(under: path("out"))
-        XCTAssertNotNil(out["masks/q0.png"])
-        XCTAssertNotNil(out["masks/q1.png"])
-        XCTAssertNil(out["masks/broken.png"])
+        XCTAssertNotNil(out["masks/q0.png.png"])
+        XCTAssertNotNil(out["masks/q1.png.png"])
+        XCTAssertNil(out["masks/broken.png.png"])
         let errors = String(decoding: out["errors.jsonl"]!, as: UTF8.self).split(separator: "\n")
         XCTAssertEqual(errors.count, 1)
         XCTAssertTrue(errors[0].hasPrefix("{\"id\":\"broken.png\",\"path\":\"\(path("queries/broken.png"))\",\"stage\":\"decode\",\"reason\":"),

@@ -28,9 +28,12 @@ final class ShardMergeTests: XCTestCase {
     }
 
     func results(_ ids: [String]) -> [ResultsLine] {
-        ids.enumerated().map { ResultsLine(id: $1, status: "computed", maskSHA256: String(repeating: "a", count: 64), area: $0 * 3,
+        ids.enumerated().map { ResultsLine(id: $1, status: "computed", maskPNG: maskBytes($1), area: $0 * 3,
                                            seconds: 0.5, cacheHits: ["priors": 1]) }
     }
+
+    /// The stand-in mask file of item `id` (results lines record its SHA-256, which merge checks).
+    func maskBytes(_ id: String) -> [UInt8] { Array("mask of \(id)".utf8) }
 
     func errors(_ ids: [String]) -> [ErrorLine] {
         ids.filter { $0.hasPrefix("img-1") }.map { ErrorLine(id: $0, path: "/q/" + $0, stage: "decode", reason: "bad") }
@@ -65,7 +68,7 @@ final class ShardMergeTests: XCTestCase {
             try AtomicFile.write(Array(try myResults.map { try $0.json() + "\n" }.joined().utf8), to: dir + "/results.jsonl")
             try JSONLinesWriter.write(myErrors, to: dir + "/errors.jsonl")
             if withPredictions { try PredictionsWriter.write(predictions(mine), to: dir + "/predictions.json") }
-            for id in mine { try AtomicFile.write(Array("mask of \(id)".utf8), to: try MaskFileLayout(outputDirectory: dir).maskPath(forItem: id)) }
+            for id in mine { try AtomicFile.write(maskBytes(id), to: try MaskFileLayout(outputDirectory: dir).maskPath(forItem: id)) }
             try manifest(shard, ok: mine.count, failed: myErrors.count).write(toDirectory: dir)
         }
         let reference = out + "/reference"
@@ -77,6 +80,50 @@ final class ShardMergeTests: XCTestCase {
     }
 
     func bytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    func lineCount(_ path: String) throws -> Int { try bytes(path).filter { $0 == 10 }.count }
+
+    func testAPartWhoseFilesDisagreeWithItsRunJSONIsDamagedAndNotMerged() throws {
+        try writeParts(count: 3)
+        let part0 = try ShardSelection(index: 0, count: 3).partDirectory(in: out)
+        let part2 = try ShardSelection(index: 2, count: 3).partDirectory(in: out)
+        XCTAssertEqual(try ShardSet(outputDirectory: out).parts.map(\.state), [.failed, .failed, .failed])
+
+        // A mask deleted from part 0, the last results line lost from part 2.
+        let victim = try XCTUnwrap(ids.first { try! ShardSelection(index: 0, count: 3).contains(itemID: $0) })
+        let victimPath = try MaskFileLayout(outputDirectory: part0).maskPath(forItem: victim)
+        XCTAssertEqual(unlink(victimPath), 0)
+        var lines = String(decoding: try bytes(part2 + "/results.jsonl"), as: UTF8.self).split(separator: "\n")
+        lines.removeLast()
+        try AtomicFile.write(Array(lines.map { $0 + "\n" }.joined().utf8), to: part2 + "/results.jsonl")
+
+        let set = try ShardSet(outputDirectory: out)
+        XCTAssertEqual(set.parts.map(\.state), [.damaged, .failed, .damaged])
+        XCTAssertEqual(set.missing, [0, 2], "damaged parts are listed to resubmit")
+        XCTAssertTrue(set.parts[0].detail!.contains("is missing (item \(victim))"), set.parts[0].detail!)
+        XCTAssertTrue(set.parts[2].detail!.contains("results.jsonl has \(lines.count) line(s), run.json says \(lines.count + 1)"),
+                      set.parts[2].detail!)
+        XCTAssertThrowsError(try ShardMerge.merge(outputDirectory: out)) { error in
+            XCTAssertTrue("\(error)".contains("0-of-3") && "\(error)".contains("2-of-3"), "\(error)")
+            XCTAssertTrue("\(error)".contains("resubmit --array=0,2"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/run.json"), "nothing merged")
+
+        // A changed mask is caught by its digest.
+        try writeParts(count: 3)
+        try AtomicFile.write(Array("another mask".utf8), to: victimPath)
+        XCTAssertEqual(try ShardSet(outputDirectory: out).parts[0].state, .damaged)
+    }
+
+    func testAnInvalidPartNameIsRefusedNotListedWithoutEnd() throws {
+        try FileManager.default.createDirectory(atPath: out + "/shards/0-of-100000000", withIntermediateDirectories: true)
+        let started = Date()
+        XCTAssertThrowsError(try ShardSet(outputDirectory: out)) { error in
+            XCTAssertTrue("\(error)".contains("0-of-100000000") && "\(error)".contains("at most 100000"), "\(error)")
+        }
+        XCTAssertThrowsError(try ShardSet(outputDirectory: out + "/elsewhere", count: 100_000_000))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1)
+    }
 
     func testMergeEqualsTheUnshardedFilesAndLinksMasks() throws {
         for count in [1, 3, 7] {
@@ -110,13 +157,12 @@ final class ShardMergeTests: XCTestCase {
         // 3: started but not finished (killed): a folder without run.json. 4: a truncated run.json.
         try AtomicFile.write([], to: try ShardSelection(index: 3, count: 6).partDirectory(in: out) + "/results.jsonl")
         try AtomicFile.write(Array("{\"run_id\":".utf8), to: try ShardSelection(index: 4, count: 6).partDirectory(in: out) + "/run.json")
-        // 5 finished with a failed item; 0 and 2 finished clean.
-        var clean = manifest(try ShardSelection(index: 0, count: 6), ok: 3, failed: 0)
-        try clean.write(toDirectory: try ShardSelection(index: 0, count: 6).partDirectory(in: out))
-        clean.shard = try ShardSelection(index: 2, count: 6)
-        try clean.write(toDirectory: try ShardSelection(index: 2, count: 6).partDirectory(in: out))
-        try manifest(try ShardSelection(index: 5, count: 6), ok: 3, failed: 1)
-            .write(toDirectory: try ShardSelection(index: 5, count: 6).partDirectory(in: out))
+        // 5 finished with failed items (as written); 0 and 2 finished clean: no error lines, run.json saying so.
+        for i in [0, 2] {
+            let shard = try ShardSelection(index: i, count: 6), dir = shard.partDirectory(in: out)
+            try AtomicFile.write([], to: dir + "/errors.jsonl")
+            try manifest(shard, ok: try lineCount(dir + "/results.jsonl"), failed: 0).write(toDirectory: dir)
+        }
 
         let set = try ShardSet(outputDirectory: out)
         XCTAssertEqual(set.count, 6)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fssam merge of synthetic shard outputs: RECORDS result lines (plus 1% error lines and one
-# prediction per record) over SHARDS parts, a few masks; prints the time and its ratio to the
+# prediction per record) over SHARDS parts, one mask per record (merge verifies each against its
+# results line, then links it); prints the time and its ratio to the
 # 10 s target for 100,000 records.
 #   scripts/bench/merge_bench.sh [records=100000] [shards=16]      (FSSAM_BIN, default .build/release/fssam)
 set -euo pipefail
@@ -21,23 +22,24 @@ for s, ids in enumerate(parts):
     d = f"{out}/shards/{s}-of-{shards}"
     os.makedirs(d + "/masks", exist_ok=True)
     ids.sort(key=lambda x: x.encode())
+    # Every result has its mask file with the digest its line records: merge checks both.
     with open(d + "/results.jsonl", "w") as f:
         for rid in ids:
+            mask = b"\x89PNG synthetic " + rid.encode()
+            p = d + "/masks/" + rid + ".png"
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            open(p, "wb").write(mask)
             f.write('{"id":%s,"status":"computed","mask_sha256":"%s","area":%d,"seconds":1.25,"cache_hits":{}}\n'
-                    % (json.dumps(rid), hashlib.sha256(rid.encode()).hexdigest(), len(rid) * 37))
+                    % (json.dumps(rid), hashlib.sha256(mask).hexdigest(), len(rid) * 37))
     with open(d + "/errors.jsonl", "w") as f:
         for rid in ids[::100]:
             f.write('{"id":%s,"path":%s,"stage":"decode","reason":"synthetic"}\n' % (json.dumps(rid), json.dumps("/q/" + rid)))
     with open(d + "/predictions.json", "w") as f:
         lines = ['{"image_id":%s,"category_id":1,"segmentation":{"size":[480,640],"counts":"PPYo1c0ZO`0E;K4L3M3N2N1O1O001O"},"score":0.875,"bbox":[10,20,30,40],"area":1200}' % json.dumps(rid) for rid in ids]
         f.write("[]\n" if not lines else "[\n" + ",\n".join(lines) + "\n]\n")
-    for rid in ids[:5]:
-        p = d + "/masks/" + rid.rsplit(".", 1)[0] + ".png"
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        open(p, "wb").write(b"\x89PNG synthetic")
     m = {"run_id": "run-bench", "pipeline": "fssam", "parameters": {"imr.iterations": "3"},
          "supports": [{"image": "00", "mask": "11"}], "weights": {"scma": "22"},
-         "items": {"ok": len(ids), "failed": len(ids[::100]), "skipped_as_done": 0}, "shard": {"index": s, "count": shards}}
+         "items": {"ok": len(ids), "failed": len(ids[::100])}, "shard": {"index": s, "count": shards}}
     open(d + "/run.json", "w").write(json.dumps(m, separators=(",", ":")) + "\n")
 PY
 start=$(date +%s.%N)

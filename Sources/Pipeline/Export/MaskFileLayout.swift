@@ -4,8 +4,11 @@ import Glibc
 #endif
 
 /// Where an item's files go under `--out`: the input tree mirrored under `masks/` (and
-/// `overlays/`), with the extension replaced by `.png`. Item ids come from file names and
-/// manifests, which are untrusted; an id must never make us write outside the output folder.
+/// `overlays/`, `probabilities/`), the item id with `.png` appended (`photos/cat.jpg` →
+/// `masks/photos/cat.jpg.png`). Appending, not replacing the extension, keeps the mapping
+/// one-to-one: `a.jpg` and `a.png` in one folder are two items and get two masks, never one file
+/// that the last writer wins. Item ids come from file names and manifests, which are untrusted;
+/// an id must never make us write outside the output folder.
 public struct MaskFileLayout: Sendable {
     public let outputDirectory: String
 
@@ -13,12 +16,12 @@ public struct MaskFileLayout: Sendable {
         self.outputDirectory = outputDirectory
     }
 
-    /// `<out>/masks/<id with .png>`.
+    /// `<out>/masks/<id>.png`.
     public func maskPath(forItem id: String) throws -> String {
         try path(forItem: id, under: "masks")
     }
 
-    /// `<out>/overlays/<id with .png>`.
+    /// `<out>/overlays/<id>.png`.
     public func overlayPath(forItem id: String) throws -> String {
         try path(forItem: id, under: "overlays")
     }
@@ -26,10 +29,15 @@ public struct MaskFileLayout: Sendable {
     /// The relative part, checked: no absolute path, no `..` or `.` or empty component, no NUL,
     /// and no component that is already a symbolic link on disk (which could point anywhere).
     public func path(forItem id: String, under folder: String) throws -> String {
-        let components = try Self.safeComponents(of: id)
-        var name = components.last!
-        if let dot = name.lastIndex(of: "."), dot != name.startIndex { name = String(name[..<dot]) }
-        let relative = [folder] + components.dropLast() + [name + ".png"]
+        try path(ofFile: try Self.relativePath(forItem: id), under: folder)
+    }
+
+    /// `<out>/<folder>/<relative>` for a file already named by this layout (a shard part's mask
+    /// placed into the merged folder), with the same checks.
+    public func path(ofFile relative: String, under folder: String) throws -> String {
+        let id = relative
+        _ = try Self.safeComponents(of: relative)
+        let relative = [folder] + relative.split(separator: "/").map(String.init)
         // Checked at the moment of asking, just before the write; a symlink planted between the
         // check and the write by someone with access to --out is outside what we defend against.
         var current = outputDirectory
@@ -41,6 +49,22 @@ public struct MaskFileLayout: Sendable {
             }
         }
         return current
+    }
+
+    /// The bytes of the regular file at `relative` under the output folder; nil when there is none
+    /// (or something else is there: a folder, a symbolic link).
+    public func existingFile(_ relative: String) -> [UInt8]? {
+        let full = outputDirectory + "/" + relative
+        var info = stat()
+        guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+              let data = FileManager.default.contents(atPath: full) else { return nil }
+        return [UInt8](data)
+    }
+
+    /// The file name an item's outputs get under each folder: its id, checked, with `.png` appended.
+    public static func relativePath(forItem id: String) throws -> String {
+        _ = try safeComponents(of: id)
+        return id + ".png"
     }
 
     static func safeComponents(of id: String) throws -> [String] {

@@ -19,10 +19,10 @@ public final class AtomicFileWriter {
         self.path = path
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try Folder.create(directory)
+        temporary = TemporaryFile.path(in: directory, for: url.lastPathComponent)
         fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PipelineError(path, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw PipelineError(path, "cannot write in \(directory): \(String(cString: strerror(errno)))") }
         buffer.reserveCapacity(Self.bufferLimit)
     }
 
@@ -38,10 +38,23 @@ public final class AtomicFileWriter {
         if buffer.count >= Self.bufferLimit { try drain() }
     }
 
+    /// Large buffers go straight to the file, without a copy into the buffer.
+    public func write(_ bytes: [UInt8]) throws {
+        if buffer.isEmpty && bytes.count >= Self.bufferLimit { try drain(bytes) } else {
+            buffer.append(contentsOf: bytes)
+            if buffer.count >= Self.bufferLimit { try drain() }
+        }
+    }
+
     public func write(_ text: String) throws { try write(Array(text.utf8)) }
 
     private func drain() throws {
-        try buffer.withUnsafeBytes { raw in
+        try drain(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func drain(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
@@ -52,7 +65,6 @@ public final class AtomicFileWriter {
                 offset += n
             }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Flushes, fsyncs and renames into place. The writer is finished afterwards.

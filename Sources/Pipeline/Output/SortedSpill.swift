@@ -38,7 +38,7 @@ final class SortedSpill {
 
     private func spill() throws {
         pending.sort(by: Self.precedes)
-        let path = directory + "/.fssam-spill-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).run"
+        let path = TemporaryFile.path(in: directory, for: "sort-run")
         guard let file = fopen(path, "wb") else { throw PipelineError(path, "cannot create a sort run: \(String(cString: strerror(errno)))") }
         runs.append(path)
         defer { fclose(file) }

@@ -27,6 +27,12 @@ public struct RunConfiguration: Sendable {
     public var skipDone = true
     /// This process's shard, recorded in `run.json` (the listing is filtered by the caller).
     public var shard: ShardSelection?
+    /// Where the items come from, part of what the output folder belongs to (`OutputFolder`).
+    public var inputDescription = "items given by the caller"
+    /// Write into an output folder that holds another run's results, deleting them first.
+    public var force = false
+    /// Problems that do not stop the run or fail an item (an unreadable done-record, recomputed).
+    public var warn: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
 
     public init(supports: [Episode.SupportFiles], ignoreValue: UInt16? = nil, parameters: RunParameters = try! RunParameters(),
                 outputDirectory: String, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
@@ -44,8 +50,14 @@ public struct RunSummary: Sendable {
     /// Items whose mask was produced by this run.
     public var succeeded = 0
     public var failed = 0
-    /// Items already done under this run id (by an earlier, possibly interrupted, run).
+    /// Items already done under this run id (by an earlier, possibly interrupted, run) and
+    /// delivered to this output folder.
     public var skippedAsDone = 0
+    /// Items done under this run id whose files were missing or different here: re-exported
+    /// through the cache (counted in `succeeded` too).
+    public var redelivered = 0
+    /// Done-records that could not be read: their items were treated as not done.
+    public var unreadableDoneRecords = 0
     public var counters = StageCounters()
     /// Bytes of mask, overlay and probability files written by this run.
     public var bytesWritten = 0
@@ -151,20 +163,48 @@ public final class RunExecutor {
         case failed(ErrorLine)
     }
 
+    /// What a done-record says an item's export was: its report lines and files.
+    struct EarlierExport {
+        let message: DoneMessage
+        let files: [String: Digest]
+    }
+
     /// An entry on its way through the run: done already, or being decoded.
     private enum Pending {
         case skip(id: String, DoneMessage)
+        /// Done, but its files are not in this output folder (another `--out`, a deleted mask).
+        case redeliver(InputItem, EarlierExport, Task<DecodedItem, Error>)
+        /// Its done-record cannot be read: computed again, with a warning.
+        case unreadableDone(InputItem, reason: String, Task<DecodedItem, Error>)
         case fail(ErrorLine)
-        case decode(InputItem, Task<DecodedItem, Error>)
+        /// `reporting`: an earlier export of the item, whose report lines are kept when the same files come out.
+        case decode(InputItem, Task<DecodedItem, Error>, reporting: EarlierExport? = nil)
+    }
+
+    /// What the output folder belongs to while this run writes it.
+    public var owner: OutputFolder.Owner {
+        var details = zip(configuration.supports, zip(stages.supportImageDigests, stages.supportMaskDigests)).enumerated().map {
+            "support \($0.offset + 1): \($0.element.0.image) + \($0.element.0.mask) "
+                + "(model input \($0.element.1.0.hex.prefix(12)), mask \($0.element.1.1.hex.prefix(12)))"
+        }
+        let weightsDigest = Digest.sha256(Array(weights.digests.keys.sorted().map { "\($0)=\(weights.digests[$0]!.hex)" }
+            .joined(separator: "\n").utf8))
+        details.append("weights: \(weightsDigest.hex.prefix(16)) (over \(weights.digests.count) stages)")
+        details.append("parameters: " + configuration.parameters.canonicalText.split(separator: "\n").joined(separator: ", "))
+        return OutputFolder.Owner(runID: runID, input: configuration.inputDescription, details: details)
     }
 
     /// Runs every entry of `inputs` (streamed), writes the report files and `run.json` to the
-    /// output folder, and returns the totals. `progress` is called after each entry.
-    public func run<Inputs: Sequence>(_ inputs: Inputs, progress: ((RunSummary) -> Void)? = nil) async throws -> RunSummary
+    /// output folder, and returns the totals. `progress` is called after each entry. `folder` is
+    /// the output folder already locked by the caller (taken here otherwise).
+    public func run<Inputs: Sequence>(_ inputs: Inputs, folder: OutputFolder? = nil,
+                                      progress: ((RunSummary) -> Void)? = nil) async throws -> RunSummary
     where Inputs.Element == InputEntry {
         let started = DispatchTime.now().uptimeNanoseconds
+        let folder = try folder ?? OutputFolder(configuration.outputDirectory)
+        let owner = self.owner
+        try folder.claim(for: owner, force: configuration.force)
         // run.json marks a finished run: a stale one must not vouch for this run while it is under way.
-        try FileManager.default.createDirectory(atPath: configuration.outputDirectory, withIntermediateDirectories: true)
         unlink(configuration.outputDirectory + "/" + RunManifest.fileName)
         let reports = RunReports(spillDirectory: configuration.outputDirectory)
         var summary = RunSummary(runID: runID)
@@ -190,8 +230,15 @@ public final class RunExecutor {
             guard !ahead.isEmpty else { break }
             switch ahead.removeFirst() {
             case .skip(let id, let message): try record(.skipped(message), id: id)
+            case .unreadableDone(let item, let reason, let decoding):
+                summary.unreadableDoneRecords += 1
+                configuration.warn("item \(item.id): its done-record is unreadable (\(reason)); computing it again")
+                ahead.insert(.decode(item, decoding), at: 0)
+            case .redeliver(let item, let message, let decoding):
+                summary.redelivered += 1
+                ahead.insert(.decode(item, decoding, reporting: message), at: 0)
             case .fail(let line): try record(.failed(line), id: line.id)
-            case .decode(let item, let decoding):
+            case .decode(let item, let decoding, let earlier):
                 let outcome: Outcome
                 do {
                     let decoded = try await decoding.value
@@ -199,7 +246,8 @@ public final class RunExecutor {
                     let hitsBefore = resolver.counters
                     if decoded.image == nil { resolver.countDecodeHit(.query) } else { resolver.countDecode(.query, seconds: decoded.seconds) }
                     let result = try await stages.query(image: decoded.modelInput)
-                    behind.append((item.id, export(item, decoded: decoded, result: result, hitsBefore: hitsBefore, started: started)))
+                    behind.append((item.id, export(item, decoded: decoded, result: result, hitsBefore: hitsBefore, started: started,
+                                                   earlier: earlier)))
                     // Wait for the oldest export only when too many are writing.
                     while behind.count > depth {
                         let oldest = behind.removeFirst()
@@ -222,6 +270,7 @@ public final class RunExecutor {
         try reports.write(to: configuration.outputDirectory)
         try RunManifest(executor: self, summary: summary, pipeline: configuration.pipelineName, shard: configuration.shard)
             .write(toDirectory: configuration.outputDirectory)
+        try folder.markFinished(owner)
         summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return summary
     }
@@ -238,14 +287,39 @@ public final class RunExecutor {
             do { _ = try MaskFileLayout.safeComponents(of: item.id) } catch {
                 return .fail(ErrorLine(id: item.id, path: item.path, stage: "input", reason: "\(error)"))
             }
-            if configuration.skipDone, let done = try store.doneRecord(run: runID, item: item.id), done.status == .succeeded,
-               let message = DoneMessage(text: done.message, failed: false) {
-                return .skip(id: item.id, message)
-            }
             // Pixels are needed by overlays and probability maps; otherwise a decode memo may stand in.
             let memo = configuration.overlays || configuration.probabilities ? nil
                 : (store: store, parameters: configuration.parameters["decode"], weights: weights)
-            return .decode(item, Self.startDecoding(item, decoder: decoder, memo: memo))
+            let decode = { Self.startDecoding(item, decoder: self.decoder, memo: memo) }
+            guard configuration.skipDone else { return .decode(item, decode()) }
+            let done: DoneRecord?
+            do { done = try store.doneRecord(run: runID, item: item.id) } catch let malformed as MalformedDataError {
+                return .unreadableDone(item, reason: "\(malformed)", decode())
+            }
+            guard let done, done.status == .succeeded else { return .decode(item, decode()) }
+            guard let message = DoneMessage(text: done.message, failed: false) else {
+                return .unreadableDone(item, reason: "its report lines are not in this version's form", decode())
+            }
+            return isDelivered(done, item: item.id) ? .skip(id: item.id, message)
+                : .redeliver(item, EarlierExport(message: message, files: done.files), decode())
+        }
+    }
+
+    /// The files an item delivers to the output folder, by path relative to it.
+    func deliveredFiles(forItem id: String) throws -> [String] {
+        let name = try MaskFileLayout.relativePath(forItem: id)
+        return ["masks/" + name] + (configuration.overlays ? ["overlays/" + name] : [])
+            + (configuration.probabilities ? ["probabilities/" + name] : [])
+    }
+
+    /// Done *for this output folder*: every file the item delivers is here, with the digest its
+    /// done-record recorded. A missing or changed file means the item is exported again.
+    private func isDelivered(_ done: DoneRecord, item id: String) -> Bool {
+        guard let expected = try? deliveredFiles(forItem: id) else { return false }
+        return expected.allSatisfy { relative in
+            guard let digest = done.files[relative],
+                  let bytes = layout.existingFile(relative) else { return false }
+            return Digest.sha256(bytes) == digest
         }
     }
 
@@ -320,6 +394,8 @@ public final class RunExecutor {
 
     /// Records a failed item: its done-record says failed (for `fssam explain`), and a later run retries it.
     private func fail(_ item: InputItem, _ failure: ItemFailure) async throws -> ErrorLine {
+        // A failure is this run's news: the folder's old files for the item are not its result.
+        if let files = try? deliveredFiles(forItem: item.id) { for file in files { unlink(layout.outputDirectory + "/" + file) } }
         let line = ErrorLine(id: item.id, path: item.path, stage: failure.stage, reason: failure.reason)
         try await store.complete(run: runID, item: item.id, records: [], outputs: [:], status: .failed, message: try line.json())
         return line
@@ -328,8 +404,11 @@ public final class RunExecutor {
     private let bytesWritten = ByteCounter()
 
     /// Writes the item's files behind the model, then commits its outputs and done-record.
+    /// `earlier`: the report lines of the item's earlier export in this run (another `--out`);
+    /// when the files come out the same, they are reported again unchanged, so every folder of a
+    /// run holds the same reports however its files got there.
     private func export(_ item: InputItem, decoded: DecodedItem, result: EpisodeStages.QueryResult, hitsBefore: StageCounters,
-                        started: UInt64) -> Task<Outcome, Error> {
+                        started: UInt64, earlier: EarlierExport?) -> Task<Outcome, Error> {
         var itemHits: [String: Int] = [:]
         for stageName in FSSAMStage.all.map(\.name) {
             let n = resolver.counters.hits(stageName, .query) - hitsBefore.hits(stageName, .query)
@@ -337,7 +416,8 @@ public final class RunExecutor {
         }
         let (layout, store, runID, configuration, counter) = (self.layout, self.store, self.runID, self.configuration,
                                                               self.bytesWritten)
-        let logits = result.logits, logitsDigest = result.logitsDigest, score = result.score
+        let relativePath = try? MaskFileLayout.relativePath(forItem: item.id)
+        let logits = result.logits, score = result.score
         let decodeRecord = result.decodeRecord
         // Committed with the done-record: decode_mask's record when it was computed, the decode memo when the item was decoded.
         let records = [decodeRecord, decoded.memo].compactMap { $0 }
@@ -348,19 +428,23 @@ public final class RunExecutor {
                 let mask = MaskPostprocessing.binaryMask(upsampled: upsampled)
                 let png = try ImageEncoder.png(width: width, height: height, bands: 1,
                                                pixels: mask.map { $0 == 0 ? 0 : 255 })
+                guard let relativePath else { throw PipelineError(item.id, "has no output path") }
                 try AtomicFile.write(png, to: try layout.maskPath(forItem: item.id))
+                var files = ["masks/" + relativePath: Digest.sha256(png)]
                 var written = png.count
                 if configuration.overlays {
                     // Overlays and probabilities need pixels: such runs always decode (no memo stands in).
                     guard let image else { throw PipelineError(item.path, "the image was not decoded for its overlay") }
                     let overlay = try Overlay.png(image: image, mask: mask)
                     try AtomicFile.write(overlay, to: try layout.overlayPath(forItem: item.id))
+                    files["overlays/" + relativePath] = Digest.sha256(overlay)
                     written += overlay.count
                 }
                 if configuration.probabilities {
                     let grey = try ImageEncoder.png(width: width, height: height, bands: 1,
                                                     pixels: MaskPostprocessing.probabilityBytes(upsampled: upsampled))
                     try AtomicFile.write(grey, to: try layout.path(forItem: item.id, under: "probabilities"))
+                    files["probabilities/" + relativePath] = Digest.sha256(grey)
                     written += grey.count
                 }
                 counter.add(written)
@@ -370,9 +454,10 @@ public final class RunExecutor {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 let line = ResultsLine(id: item.id, status: decodeRecord != nil ? "computed" : "cached", maskPNG: png,
                                        area: rle.area, seconds: (seconds * 1000).rounded() / 1000, cacheHits: itemHits)
-                let message = DoneMessage.succeeded(result: try line.json(), prediction: try prediction.json())
-                try await store.complete(run: runID, item: item.id, records: records,
-                                         outputs: ["logits": logitsDigest, "mask_png": BlobDigest.of(CacheTensor(bytes: png))],
+                var message = DoneMessage.succeeded(result: try line.json(), prediction: try prediction.json())
+                if let earlier, earlier.files == files { message = earlier.message }
+                // The files, not blobs: decode_mask's logits are found again through its key.
+                try await store.complete(run: runID, item: item.id, records: records, outputs: [:], files: files,
                                          status: .succeeded, message: message.text)
                 return .succeeded(message)
             } catch let e as CacheError {

@@ -12,8 +12,7 @@ struct MaskTreeLinker {
     private(set) var linked = 0
     private(set) var copied = 0
     /// 64-bit hashes of the relative paths placed so far (8 bytes per mask rather than the path):
-    /// two shards writing one mask path (ids `a.jpg` and `a.png` both map to `a.png`) is refused,
-    /// as which one an unsharded run kept depends on its item order.
+    /// two shards writing one mask path (one item id in two shards) is refused.
     private var placed: [UInt64: String] = [:]
 
     init(outputDirectory: String) { layout = MaskFileLayout(outputDirectory: outputDirectory) }
@@ -35,7 +34,7 @@ struct MaskTreeLinker {
                                     + "(two item ids with one mask path); cannot tell which an unsharded run keeps")
             }
             placed[hash] = shard
-            let destination = try layout.path(forItem: relative, under: "masks")
+            let destination = try layout.path(ofFile: relative, under: "masks")
             try place(source, info, at: destination)
         }
     }
@@ -48,7 +47,7 @@ struct MaskTreeLinker {
         }
         let directory = (destination as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let temporary = directory + "/.merge-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let temporary = TemporaryFile.path(in: directory, for: (destination as NSString).lastPathComponent)
         if link(source, temporary) == 0 {
             guard rename(temporary, destination) == 0 else {
                 let reason = String(cString: strerror(errno))

@@ -30,7 +30,17 @@ public enum ShardMerge {
     static let predictionsFile = "predictions.json"
 
     public static func merge(outputDirectory out: String, count: Int? = nil) throws -> Report {
+        // One writer of OUT at a time; a killed merge's temporary files are removed here.
+        let folder = try OutputFolder(out)
+        try folder.removeStaleTemporaries()
         let set = try ShardSet(outputDirectory: out, count: count)
+        let damaged = set.parts.filter { $0.state == .damaged }
+        guard damaged.isEmpty else {
+            let list = damaged.map { "\($0.shard.partName): \($0.detail ?? "damaged")" }.joined(separator: "; ")
+            throw PipelineError(out, "\(damaged.count) shard part(s) do not hold what their run.json says (\(list)); "
+                                + "resubmit --array=\(ShardSet.arrayList(damaged.map(\.shard.index))) (the rerun re-exports from "
+                                + "its cache), then merge again")
+        }
         let missing = set.parts.filter { $0.state == .missing }
         guard missing.isEmpty else {
             let list = missing.map { "\($0.shard.partName): \($0.detail ?? "missing")" }.joined(separator: "; ")
@@ -79,6 +89,7 @@ public enum ShardMerge {
         manifest.items = RunManifest.Items(ok: set.parts.reduce(0) { $0 + $1.manifest!.items.ok },
                                            failed: set.parts.reduce(0) { $0 + $1.manifest!.items.failed })
         try manifest.write(toDirectory: out)
+        withExtendedLifetime(folder) {}
         return Report(count: set.count, manifest: manifest, results: counts["results.jsonl"]!, errors: counts["errors.jsonl"]!,
                       predictions: predictions, masksLinked: linker.linked, masksCopied: linker.copied)
     }

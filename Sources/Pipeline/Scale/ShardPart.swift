@@ -11,6 +11,9 @@ public struct ShardPart: Sendable {
         case failed
         /// No `run.json` (or an unreadable one): never started, still running, or killed.
         case missing
+        /// A `run.json`, but the files disagree with it (a mask deleted or changed, report lines
+        /// lost): not mergeable; a resubmit re-exports what is missing from its cache.
+        case damaged
     }
 
     public let shard: ShardSelection
@@ -33,7 +36,11 @@ public struct ShardPart: Sendable {
         } else {
             do {
                 let manifest = try RunManifest.read(manifestPath)
-                (state, self.manifest, detail) = (manifest.items.failed > 0 ? .failed : .done, manifest, nil)
+                if let problem = ShardPartCheck(directory: directory, manifest: manifest).problem() {
+                    (state, self.manifest, detail) = (.damaged, manifest, problem)
+                } else {
+                    (state, self.manifest, detail) = (manifest.items.failed > 0 ? .failed : .done, manifest, nil)
+                }
             } catch {
                 (state, manifest, detail) = (.missing, nil, "unreadable run.json: \(error)")
             }
@@ -58,10 +65,16 @@ public struct ShardSet: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         var found: [(name: String, shard: ShardSelection)] = []
         for name in names {
+            // Only `<I>-of-<N>` names are parts; one that looks like a part but is not valid is refused, not skipped.
             let fields = name.split(separator: "-", omittingEmptySubsequences: false)
-            guard fields.count == 3, fields[1] == "of", let i = Int(fields[0]), let n = Int(fields[2]),
-                  String(i) == fields[0], String(n) == fields[2], let shard = try? ShardSelection(index: i, count: n) else { continue }
-            found.append((name, shard))
+            guard fields.count == 3, fields[1] == "of", fields[0].allSatisfy(\.isNumber), fields[2].allSatisfy(\.isNumber) else { continue }
+            guard let i = Int(fields[0]), let n = Int(fields[2]), String(i) == fields[0], String(n) == fields[2] else {
+                throw PipelineError(root + "/" + name, "not a valid shard part name (<I>-of-<N>, no leading zeros, "
+                                    + "N at most \(ShardSelection.maximumCount)); remove it")
+            }
+            do { found.append((name, try ShardSelection(index: i, count: n))) } catch let e as PipelineError {
+                throw PipelineError(root + "/" + name, "not a valid shard part: \(e.reason); remove it")
+            }
         }
         let counts = Set(found.map(\.shard.count))
         if counts.count > 1 || (given != nil && !counts.isEmpty && counts != [given!]) {
@@ -73,7 +86,9 @@ public struct ShardSet: Sendable {
         guard let count = given ?? counts.first else {
             throw PipelineError(root, "no shard parts (<I>-of-<N> folders) here; pass --shard-count N to list them all as missing")
         }
-        guard count >= 1 else { throw PipelineError("--shard-count \(count)", "the shard count must be at least 1") }
+        guard (1...ShardSelection.maximumCount).contains(count) else {
+            throw PipelineError("--shard-count \(count)", "the shard count must be in 1...\(ShardSelection.maximumCount)")
+        }
         outputDirectory = out
         self.count = count
         parts = (0..<count).map { i in
@@ -82,8 +97,8 @@ public struct ShardSet: Sendable {
         }
     }
 
-    /// Indices to submit again: the parts without a finished run.
-    public var missing: [Int] { parts.filter { $0.state == .missing }.map(\.shard.index) }
+    /// Indices to submit again: the parts without a finished run, and those whose files disagree with it.
+    public var missing: [Int] { parts.filter { $0.state == .missing || $0.state == .damaged }.map(\.shard.index) }
 
     public var isComplete: Bool { missing.isEmpty }
 

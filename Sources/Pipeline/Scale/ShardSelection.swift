@@ -10,8 +10,15 @@ public struct ShardSelection: Sendable, Equatable, CustomStringConvertible {
     public let index: Int
     public let count: Int
 
+    /// Far above any cluster array (Slurm's default MaxArraySize is 1001), far below what makes
+    /// `fssam status` list parts without end.
+    public static let maximumCount = 100_000
+
     public init(index: Int, count: Int) throws {
         guard count >= 1 else { throw PipelineError("shard \(index)/\(count)", "the shard count must be at least 1") }
+        guard count <= Self.maximumCount else {
+            throw PipelineError("shard \(index)/\(count)", "the shard count must be at most \(Self.maximumCount)")
+        }
         guard index >= 0, index < count else {
             throw PipelineError("shard \(index)/\(count)", "the shard index must be in 0..<\(count) (shards are numbered from 0)")
         }
