@@ -46,15 +46,4 @@ extension CacheStore {
         }
         return report
     }
-
-    /// Writes a compacted copy (`mdb_env_copy2` + MDB_CP_COMPACT) into `destination`, which must
-    /// not already hold a cache. Pending writes are committed first.
-    public func copyCompacted(to destination: String) async throws {
-        try await flush()
-        if FileManager.default.fileExists(atPath: destination + "/data.mdb") {
-            throw CacheError.invalidArgument("copy destination \(destination) already holds data.mdb")
-        }
-        try environment.copyCompacted(to: destination)
-    }
 }
-import Foundation
