@@ -12,6 +12,7 @@ extension CacheStore {
     /// Decodes every blob and checks it against its digest; checks every record decodes and its
     /// blobs exist, and every done-record's outputs exist.
     public func verifyAll() throws -> VerificationReport {
+        try environment.checkStructure()
         var report = VerificationReport()
         let codec = options.codec
         var present = Set<Digest>()

@@ -83,6 +83,9 @@ final class LMDBEnvironment: @unchecked Sendable {
             mdb_env_info(env, &info)
             _mapSize = max(initialMapSize, info.me_mapsize)
             bounds.locate()
+            // The pages opening reads (main tree, free list), walked first under a read txn that
+            // keeps writers from reusing them meanwhile: LMDB would follow a corrupt one blindly.
+            try read { _ in try LMDBPageWalk.check(dataFile: dataFile, scope: .opening) }
             if readOnly { try openExistingDatabases() } else {
                 try write { txn in
                     for db in Database.allCases {

@@ -98,3 +98,35 @@ final class CorruptCacheFileTests: XCTestCase {
         cache.close()
     }
 }
+
+/// Damage inside pages: a corrupt page is refused by the page walk (it used to abort in an LMDB
+/// assertion or SIGBUS), and a changed byte of a stored value ends in our digest check.
+final class CorruptPageTests: XCTestCase {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("FuzzCorpus/lmdb")
+
+    func testFuzzCrashersAreRefusedInWords() throws {
+        for name in ["crash-branch-with-one-key-abort.mdb", "crash-main-tree-sigbus-1.mdb", "crash-main-tree-sigbus-2.mdb"] {
+            let directory = try temporaryDirectory(self, name)
+            try FileManager.default.copyItem(atPath: Self.corpus.appendingPathComponent(name).path, toPath: directory + "/data.mdb")
+            for command in [["cache", "stats"], ["cache", "verify"], ["cache", "gc", "--budget", "1M"]] {
+                let result = try CacheProcess.run(command + ["--cache", directory], timeout: 30)
+                assertOrderlyFailure(result, mentions: [directory + "/data.mdb", "move it away or delete the cache folder"],
+                                     "\(name): \(command.joined(separator: " "))")
+            }
+        }
+    }
+
+    func testAChangedValueByteIsCaughtByTheDigest() throws {
+        let directory = try CacheProcess.makeCache(try temporaryDirectory(self), items: 3)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: directory + "/data.mdb"))
+        let magic = Data("FSBL".utf8)
+        let blob = try XCTUnwrap(bytes.range(of: magic), "a blob header in the file")
+        bytes[blob.lowerBound + 4096] ^= 0x5a  // inside that blob's payload (blobs here are ≥ 32 KiB)
+        try bytes.write(to: URL(fileURLWithPath: directory + "/data.mdb"))
+        let verify = try CacheProcess.run(["cache", "verify", "--cache", directory])
+        XCTAssertTrue(verify.isOrderly, verify.description)
+        XCTAssertEqual(verify.status, 1, verify.stdout)
+        XCTAssertTrue(verify.stdout.contains("problem: blob"), verify.stdout)
+    }
+}
