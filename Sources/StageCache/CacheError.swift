@@ -12,6 +12,18 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
     case openedInAnotherProcess(path: String)
     case closed(path: String)
     case invalidArgument(String)
+    /// `data.mdb` is not something LMDB can safely map (bad meta pages, truncated, not a file).
+    case invalidLMDBFile(path: String, reason: String)
+    /// A value LMDB handed back lies outside the file: a corrupt page inside data.mdb.
+    case corruptLMDBPage(path: String, reason: String)
+    /// The cache cannot be written (permissions, read-only file system, or opened read-only).
+    case readOnly(path: String, reason: String)
+    /// A commit failed because the file system holding the cache is full.
+    case noSpace(path: String, availableBytes: Int, reason: String)
+    /// The cache path names something that is not a folder.
+    case notAFolder(path: String)
+    /// There is no cache (no data.mdb) where a read-only command looked.
+    case noCache(path: String)
 
     /// The stage the error concerns, where known.
     public var stage: String? {
@@ -39,6 +51,17 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
             return "cache at \(path) was opened before a fork; open it again in the child process"
         case let .closed(path): return "cache at \(path) is closed"
         case let .invalidArgument(s): return s
+        case let .invalidLMDBFile(path, reason):
+            return "\(path) is not a valid LMDB file (\(reason)): move it away or delete the cache folder"
+        case let .corruptLMDBPage(path, reason):
+            return "\(path) is corrupt (\(reason)): move it away or delete the cache folder"
+        case let .readOnly(path, reason):
+            return "cache \(path) is read-only (\(reason)); use --cache with a writable folder or copy it with fssam cache copy"
+        case let .noSpace(path, available, reason):
+            return "no space left on device for cache \(path) (\(available) bytes free on its file system; \(reason)): "
+                + "free some space, shrink the cache with fssam cache gc, or use --cache with a folder on another disk"
+        case let .notAFolder(path): return "cache path \(path) is a file, not a folder"
+        case let .noCache(path): return "no cache at \(path) (no data.mdb there); pass --cache DIR or set FSSAM_CACHE"
         }
     }
 }

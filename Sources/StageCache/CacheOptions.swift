@@ -23,6 +23,10 @@ public struct CacheOptions: Sendable {
     /// …or this long after the first pending item arrived.
     public var batchMilliseconds: Int = 100
     public var durability: Durability = .full
+    /// `.readOnly` opens with MDB_RDONLY (and without lock.mdb where it cannot be written): for
+    /// commands that only read (stats, verify, explain, copy's source), so they work on a cache
+    /// they cannot write. Writes are refused with `CacheError.readOnly`; hit/miss counters are not kept.
+    public var access: Access = .readWrite
     public var codec = BlobCodec()
     /// Called after each successful commit (outside the transaction) with what became durable.
     public var onCommit: (@Sendable (CommitReport) -> Void)? = nil
@@ -30,6 +34,8 @@ public struct CacheOptions: Sendable {
     public var log: @Sendable (String) -> Void = { message in
         FileHandle.standardError.write(Data(("fssam cache: " + message + "\n").utf8))
     }
+
+    public enum Access: Sendable { case readWrite, readOnly }
 
     public init() {}
 }

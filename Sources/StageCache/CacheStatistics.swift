@@ -53,6 +53,7 @@ extension CacheStore {
     /// Per-stage records, bytes, hits and misses (counters in the `stats` sub-database plus this
     /// process's not yet flushed ones).
     public func statistics() throws -> CacheStatistics {
+        try environment.checkStructure()
         var stats = CacheStatistics(directory: directory, formatVersion: Self.formatVersion,
                                     mapSize: environment.mapSize, fileBytes: environment.fileSize())
         var stages: [String: StageStatistics] = [:]

@@ -24,28 +24,40 @@ public final class CacheStore: Sendable {
 
     public init(directory: String, options: CacheOptions = CacheOptions()) throws {
         environment = try LMDBEnvironment(directory: directory, initialMapSize: options.initialMapSize,
-                                          maxMapSize: options.maxMapSize, extraFlags: options.durability.flags)
+                                          maxMapSize: options.maxMapSize, extraFlags: options.durability.flags,
+                                          readOnly: options.access == .readOnly)
         self.directory = environment.path
         self.options = options
         writer = CacheWriter(environment: environment, usage: usage, options: options)
         do {
-            try environment.write { txn in
-                if let v = try txn.get(.meta, Array("format".utf8)) {
-                    var r = ByteReader(Array(v), what: "meta format of \(environment.path)")
-                    let found = try r.u32()
-                    guard found <= Self.formatVersion else {
-                        throw CacheError.newerFormat(path: environment.path, found: found, supported: Self.formatVersion)
+            if environment.isReadOnly {
+                try environment.read { txn in try Self.checkFormat(txn) }
+            } else {
+                try environment.write { txn in
+                    if try !Self.checkFormat(txn) {
+                        var w = ByteWriter(); w.u32(Self.formatVersion)
+                        try txn.put(.meta, Array("format".utf8), w.bytes)
+                        try txn.put(.meta, Array("created-by".utf8), Array("fssam StageCache".utf8))
                     }
-                } else {
-                    var w = ByteWriter(); w.u32(Self.formatVersion)
-                    try txn.put(.meta, Array("format".utf8), w.bytes)
-                    try txn.put(.meta, Array("created-by".utf8), Array("fssam StageCache".utf8))
                 }
             }
         } catch {
             environment.close()
             throw error
         }
+    }
+
+    /// False when the cache has no format entry yet (a new cache); throws on a newer format.
+    @discardableResult
+    private static func checkFormat(_ txn: Transaction) throws -> Bool {
+        let path = txn.environment.path
+        guard let v = try txn.get(.meta, Array("format".utf8)) else { return false }
+        var r = ByteReader(Array(v), what: "meta format of \(path)")
+        let found = try r.u32()
+        guard found <= formatVersion else {
+            throw CacheError.newerFormat(path: path, found: found, supported: formatVersion)
+        }
+        return true
     }
 
     /// Closes the environment without committing pending writes (call `flush()` first).

@@ -12,6 +12,7 @@ extension CacheStore {
     /// Decodes every blob and checks it against its digest; checks every record decodes and its
     /// blobs exist, and every done-record's outputs exist.
     public func verifyAll() throws -> VerificationReport {
+        try environment.checkStructure()
         var report = VerificationReport()
         let codec = options.codec
         var present = Set<Digest>()
@@ -46,15 +47,4 @@ extension CacheStore {
         }
         return report
     }
-
-    /// Writes a compacted copy (`mdb_env_copy2` + MDB_CP_COMPACT) into `destination`, which must
-    /// not already hold a cache. Pending writes are committed first.
-    public func copyCompacted(to destination: String) async throws {
-        try await flush()
-        if FileManager.default.fileExists(atPath: destination + "/data.mdb") {
-            throw CacheError.invalidArgument("copy destination \(destination) already holds data.mdb")
-        }
-        try environment.copyCompacted(to: destination)
-    }
 }
-import Foundation

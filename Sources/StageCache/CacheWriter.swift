@@ -97,6 +97,13 @@ public actor CacheWriter {
         let (counts, touched) = usage.drain()
         let suspects = usage.takeSuspects()
         guard !batch.isEmpty || !counts.isEmpty || !touched.isEmpty else { usage.restoreSuspects(suspects); return }
+        // A read-only cache cannot keep counters or last-used times (they would need a write), and
+        // outputs cannot be stored at all.
+        if environment.isReadOnly {
+            usage.restoreSuspects(suspects)
+            if batch.isEmpty { return }
+            throw CacheError.readOnly(path: environment.path, reason: "cannot store \(batch.count) items: it was opened read-only")
+        }
         let report: CommitReport
         var repaired: Set<Digest> = []
         do {

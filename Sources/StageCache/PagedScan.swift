@@ -22,3 +22,11 @@ extension LMDBEnvironment {
         }
     }
 }
+
+extension LMDBEnvironment {
+    /// Walks every page of the file (`LMDBPageWalk`) before a whole-cache scan follows them. The
+    /// read transaction held meanwhile keeps writers from reusing the pages being walked.
+    func checkStructure() throws {
+        try read { _ in try LMDBPageWalk.check(dataFile: dataFile, scope: .everything) }
+    }
+}

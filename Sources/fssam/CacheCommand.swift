@@ -19,22 +19,36 @@ struct CacheLocation: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
-    var directory: String { cacheDirectory(cache) }
+    var directory: String { get throws { try cacheDirectory(cache) } }
 
-    /// Opens the cache or explains, naming the directory, why it cannot.
-    func open(mustExist: Bool = true) throws -> CacheStore {
-        if mustExist && !FileManager.default.fileExists(atPath: directory + "/data.mdb") {
+    /// Opens the cache or explains, naming the directory, why it cannot. `readOnly` for commands
+    /// that only read: they then work on a cache this user cannot write (MDB_RDONLY).
+    func open(readOnly: Bool = false) throws -> CacheStore {
+        let directory = try self.directory
+        if !FileManager.default.fileExists(atPath: directory + "/data.mdb") {
             throw CLIError("no cache at \(directory) (no data.mdb there); pass --cache DIR or set FSSAM_CACHE")
         }
-        do { return try CacheStore(directory: directory) } catch {
+        var options = CacheOptions()
+        if readOnly { options.access = .readOnly }
+        do { return try CacheStore(directory: directory, options: options) } catch let error as CacheError {
+            throw error  // already names the cache and what to do
+        } catch {
             throw CLIError("cannot open cache at \(directory): \(error)")
         }
     }
 }
 
-/// The cache directory every command uses: `--cache`, then `$FSSAM_CACHE`, then `./Cache`.
-func cacheDirectory(_ option: String?) -> String {
-    option ?? ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Cache"
+/// The cache directory every command uses: `--cache`, then `$FSSAM_CACHE`, then `./Cache`. Something
+/// other than a folder there is refused here, in words, for every command.
+func cacheDirectory(_ option: String?) throws -> String {
+    let environment = ProcessInfo.processInfo.environment["FSSAM_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+    let (directory, origin) = option.map { ($0, "--cache \($0)") }
+        ?? environment.map { ($0, "FSSAM_CACHE=\($0)") } ?? ("./Cache", "the default cache ./Cache")
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+        throw CLIError("\(origin) is a file, not a folder: give a folder (it is created when missing)")
+    }
+    return directory
 }
 
 struct CLIError: Error, CustomStringConvertible {
@@ -63,22 +77,6 @@ func formatBytes(_ n: Int) -> String {
     return u == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[u])
 }
 
-/// Parses "500M", "10G", "123456" (bytes; K/M/G/T are powers of 1024).
-func parseSize(_ s: String) throws -> Int {
-    let t = s.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
-    let scale: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-    if let last = t.last, let m = scale[last], let v = Double(t.dropLast()) { return Int(v * Double(m)) }
-    if let v = Int(t) { return v }
-    throw CLIError("cannot read size \"\(s)\" (examples: 500M, 10G, 123456)")
-}
-
-/// Parses "30d", "12h", "15m", "90s".
-func parseAge(_ s: String) throws -> Double {
-    let scale: [Character: Double] = ["d": 86_400, "h": 3_600, "m": 60, "s": 1]
-    if let last = s.last, let m = scale[last], let v = Double(s.dropLast()) { return v * m }
-    throw CLIError("cannot read age \"\(s)\" (examples: 30d, 12h, 15m, 90s)")
-}
-
 struct CacheStats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats",
         abstract: "Per-stage records, bytes (raw / stored / mean per record), hits and misses.")
@@ -86,7 +84,7 @@ struct CacheStats: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors("stats") {
-            let cache = try location.open()
+            let cache = try location.open(readOnly: true)
             defer { cache.close() }
             let s = try cache.statistics()
             if location.json { try printJSON(s); return }
@@ -116,7 +114,7 @@ struct CacheVerify: AsyncParsableCommand {
     func run() async throws {
         var clean = true
         try await reportingErrors("verify") {
-            let cache = try location.open()
+            let cache = try location.open(readOnly: true)
             defer { cache.close() }
             let report = try cache.verifyAll()
             clean = report.isClean
@@ -152,12 +150,17 @@ struct CacheGC: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors("gc") {
             let policy: GCPolicy
-            if let olderThan { policy = .unusedSince(Clock.now() - (try parseAge(olderThan))) }
-            else if let budget { policy = .sizeBudget(try parseSize(budget)) }
+            if let olderThan { policy = .unusedSince(Clock.now() - (try parseAge(olderThan, option: "--older-than"))) }
+            else if let budget { policy = .sizeBudget(try parseSize(budget, option: "--budget")) }
             else { policy = .unusedSince(-.infinity) }
             let cache = try location.open()
-            let report = try await cache.collectGarbage(policy, dropRuns: dropRuns)
-            try await cache.flushAndClose()
+            let report: GCReport
+            do {
+                report = try await cache.collectGarbage(policy, dropRuns: dropRuns)
+                try await cache.flushAndClose()
+            } catch {
+                cache.close(); throw error
+            }
             if location.json { try printJSON(report); return }
             print("removed \(report.recordsRemoved) records, \(report.blobsRemoved) blobs, \(report.doneRecordsRemoved) done-records; "
                   + "stored blobs \(formatBytes(report.blobBytesBefore)) → \(formatBytes(report.blobBytesAfter))")
@@ -174,7 +177,7 @@ struct CacheCopy: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors("copy") {
-            let cache = try location.open()
+            let cache = try location.open(readOnly: true)
             do { try await cache.copyCompacted(to: destination) } catch {
                 cache.close(); throw CLIError("copy of \(cache.directory) to \(destination) failed: \(error)")
             }
@@ -208,7 +211,7 @@ struct CacheExplain: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors("explain") {
-            let cache = try location.open()
+            let cache = try location.open(readOnly: true)
             defer { cache.close() }
             let matches = try cache.recordKeys(matchingPrefix: key)
             guard matches.count == 1 else {

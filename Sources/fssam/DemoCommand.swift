@@ -49,7 +49,6 @@ struct DemoCommand: AsyncParsableCommand {
         let sam2 = try routed.stateDict(.sam2), dino = try routed.stateDict(.dinov2)
         let model = try FSSAM(sam2: sam2, dino: dino)
         let digests = try StageWeightDigests(sam2: sam2, dino: dino)
-        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         let store = try CacheStore(directory: cache)
         do {
             var configuration = RunConfiguration(supports: [support], outputDirectory: out)

@@ -116,9 +116,8 @@ struct EvalCommand: AsyncParsableCommand {
             }
         }
 
+        let directory = try cacheDirectory(cache)  // checked before the slow weight loading; CacheStore creates it
         let (model, digests) = try weightOptions.loadModel()
-        let directory = cacheDirectory(cache)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
         let predictor = ModelPredictor(model: model, weights: digests, store: store, parameters: settings[0].parameters)
         let runner = EvalRunner(layout: layout, classes: dataset.foldClasses(fold), settings: settings, predictor: predictor,

@@ -40,11 +40,15 @@ struct ExplainCommand: AsyncParsableCommand {
         let listing = try setup.listing()
         let (_, parameters) = try setup.parameters()
         let (supports, ignoreValue) = try supportOptions.resolved()
-        guard FileManager.default.fileExists(atPath: setup.cacheDirectory + "/data.mdb") else {
-            throw CLIError("no cache at \(setup.cacheDirectory) (no data.mdb there); pass --cache DIR or set FSSAM_CACHE")
+        let directory = try setup.cacheDirectory
+        guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+            throw CLIError("no cache at \(directory) (no data.mdb there); pass --cache DIR or set FSSAM_CACHE")
         }
         let (model, digests) = try weightOptions.loadModel()
-        let store = try CacheStore(directory: setup.cacheDirectory)
+        // Explaining only reads: read-only works on a cache this user cannot write.
+        var options = CacheOptions()
+        options.access = .readOnly
+        let store = try CacheStore(directory: directory, options: options)
         let configuration = RunConfiguration(supports: supports, ignoreValue: ignoreValue, parameters: parameters,
                                              outputDirectory: FileManager.default.temporaryDirectory.path,
                                              maxPixels: supportOptions.maxPixels)

@@ -49,9 +49,8 @@ struct PrepareCommand: AsyncParsableCommand {
         for file in supports {
             _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
+        let directory = try cacheDirectory(cache)  // checked before the slow weight loading; CacheStore creates it
         let (model, digests) = try weightOptions.loadModel()
-        let directory = cacheDirectory(cache)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
         let counters: StageCounters
         let runID: String

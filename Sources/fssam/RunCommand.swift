@@ -88,9 +88,8 @@ struct RunCommand: AsyncParsableCommand {
         for file in supports {
             _ = try Episode.load(query: file.image, supports: [file], ignoreValue: ignoreValue, decoder: supportOptions.decoder)
         }
+        let directory = try setup.cacheDirectory  // checked before the slow weight loading; CacheStore creates it
         let (model, digests) = try weightOptions.loadModel()
-        let directory = setup.cacheDirectory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try CacheStore(directory: directory)
         let display = ProgressDisplay(quiet: quiet)
         let summary: RunSummary

@@ -27,7 +27,7 @@ struct RunSetupOptions: ParsableArguments {
     }
 
     var cacheDirectory: String {
-        fssam.cacheDirectory(cache)
+        get throws { try fssam.cacheDirectory(cache) }
     }
 
     /// The query items (a missing folder or an unreadable manifest stops here, before any work).
