@@ -5,11 +5,42 @@
 
 static inline int fssam_vips_init(const char *argv0) { return vips_init(argv0); }
 
-// Header-only open of an encoded image held in memory (pixels are decoded on demand). The buffer
-// must outlive the image. fail_on=truncated turns a truncated or corrupt file into an error instead
-// of a silently grey-filled image. access=sequential is not used: autorot needs random access.
-static inline VipsImage *fssam_vips_new_from_buffer(const void *buf, size_t len) {
-    return vips_image_new_from_buffer(buf, len, "", "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+// Untrusted input: only the loaders of the supported formats may run. vips_block_untrusted_set
+// blocks every loader libvips marks unsafe (ImageMagick, Matlab, FITS, ...); blocking the whole
+// VipsForeignLoad family and unblocking the four buffer loaders we call closes the rest (SVG, PDF,
+// PPM, GIF, ...). The PNG loader is VipsForeignLoadPngBuffer whether libvips was built on libpng
+// or libspng; the Spng name is unblocked too in case a build registers it (unknown names are
+// ignored). libvips >= 8.13.
+static inline void fssam_vips_restrict_loaders(void) {
+    vips_block_untrusted_set(TRUE);
+    vips_operation_block_set("VipsForeignLoad", TRUE);
+    vips_operation_block_set("VipsForeignLoadJpegBuffer", FALSE);
+    vips_operation_block_set("VipsForeignLoadPngBuffer", FALSE);
+    vips_operation_block_set("VipsForeignLoadSpngBuffer", FALSE);
+    vips_operation_block_set("VipsForeignLoadWebpBuffer", FALSE);
+    vips_operation_block_set("VipsForeignLoadTiffBuffer", FALSE);
+}
+
+// Header-only opens of an encoded image held in memory, one per supported format, so bytes are
+// only ever handed to the loader the content sniffing chose (pixels are decoded on demand; the
+// buffer must outlive the image). fail_on=truncated turns a truncated or corrupt file into an
+// error instead of a silently grey-filled image. access=sequential is not used: autorot needs
+// random access.
+static inline VipsImage *fssam_vips_jpegload_buffer(const void *buf, size_t len) {
+    VipsImage *out = NULL;
+    return vips_jpegload_buffer((void *)buf, len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL) == 0 ? out : NULL;
+}
+static inline VipsImage *fssam_vips_pngload_buffer(const void *buf, size_t len) {
+    VipsImage *out = NULL;
+    return vips_pngload_buffer((void *)buf, len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL) == 0 ? out : NULL;
+}
+static inline VipsImage *fssam_vips_webpload_buffer(const void *buf, size_t len) {
+    VipsImage *out = NULL;
+    return vips_webpload_buffer((void *)buf, len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL) == 0 ? out : NULL;
+}
+static inline VipsImage *fssam_vips_tiffload_buffer(const void *buf, size_t len) {
+    VipsImage *out = NULL;
+    return vips_tiffload_buffer((void *)buf, len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL) == 0 ? out : NULL;
 }
 
 static inline void fssam_vips_concurrency_set(int n) { vips_concurrency_set(n); }

@@ -5,5 +5,5 @@ struct FuzzTarget: Sendable {
     let run: @Sendable (_ input: [UInt8], _ scratch: String) throws -> Void
 
     /// Every target, by name (`FuzzRunner NAME`, and one test per name in FuzzTests).
-    static let all: [FuzzTarget] = checkpointTargets + pipelineFileTargets + imageTargets + cacheTargets
+    static let all: [FuzzTarget] = checkpointTargets + pipelineFileTargets + imageTargets + manifestTargets + cacheTargets
 }

@@ -86,7 +86,9 @@ struct EvalCommand: AsyncParsableCommand {
         guard EvalDataset(rawValue: dataset) != nil else { throw ValidationError("--dataset takes pascal or coco") }
         guard (0...3).contains(fold) else { throw ValidationError("--fold takes 0, 1, 2 or 3") }
         guard shots >= 1 else { throw ValidationError("--shots must be at least 1") }
-        guard episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
+        guard (1...EvalPlan.maxEpisodes).contains(episodes) else {
+            throw ValidationError("--episodes must be between 1 and \(EvalPlan.maxEpisodes)")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
     }

@@ -68,7 +68,7 @@ struct RunCommand: AsyncParsableCommand {
     /// Reads and checks everything cheap (inputs, supports, pipeline, parameters) before the slow weight loading.
     private func execute() async throws {
         supportOptions.applyThreads()
-        let listing = try setup.listing()
+        let listing = try setup.listing(outputDirectory: out)
         // Sharding: this process's part of the listing, written to OUT/shards/I-of-N/.
         let shard = try shardOptions.resolve()
         let out = shard?.partDirectory(in: self.out) ?? self.out

@@ -31,13 +31,15 @@ struct RunSetupOptions: ParsableArguments {
     }
 
     /// The query items (a missing folder or an unreadable manifest stops here, before any work).
-    func listing() throws -> QueryListing {
+    /// A folder walk never enters the cache folder, nor `outputDirectory` (a run's `--out`), when
+    /// they lie inside `--queries`: a run must not list its own masks as inputs.
+    func listing(outputDirectory: String? = nil) throws -> QueryListing {
         if let queries {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw CLIError("--queries \(queries): not a folder")
             }
-            return .directory(DirectoryListing(root: queries))
+            return .directory(DirectoryListing(root: queries, excluding: [cacheDirectory] + (outputDirectory.map { [$0] } ?? [])))
         }
         return .manifest(try ManifestListing(path: manifest!))
     }

@@ -119,4 +119,37 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("sub_class_file_list_0.txt:2:15: expected ','"), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("cache")), "nothing ran")
     }
+    /// A query label that cannot be read (here a palette PNG whose colours are not class values)
+    /// fails its episodes only: the evaluation completes, reports them and exits 2.
+    func testAnUnreadableQueryLabelFailsOnlyItsEpisodes() throws {
+        try writeDataset()
+        let label = path("data/VOCdevkit2012/VOC2012/SegmentationClassAug/i2.png")
+        let rgb = (0..<(Self.side * Self.side * 3)).map { UInt8($0 % 3 * 90) }
+        try AtomicFile.write(try ImageEncoder.png(width: Self.side, height: Self.side, bands: 3, pixels: rgb), to: label)
+        let result = try runProcess(BuiltProducts.executable("fssam"),
+                                    ["eval", "--dataset", "pascal", "--root", path("data"), "--lists", path("lists"), "--fold", "0",
+                                     "--episodes", "8", "--weights", "synthetic", "--cache", path("cache"), "--out", path("out")],
+                                    timeout: 300)
+        XCTAssertTrue(result.isOrderly, result.description)
+        XCTAssertEqual(result.status, 2, result.description)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("out/report.json")))) as! [String: Any]
+        let failed = report["failed"] as! [[String: Any]]
+        XCTAssertEqual(report["failed_count"] as? Int, failed.count)
+        XCTAssertTrue(failed.contains { ($0["subject"] as? String) == label && ($0["reason"] as? String)?.hasPrefix("query label: ") == true },
+                      "\(failed)")
+        XCTAssertEqual((report["evaluated"] as! Int) + failed.count, 8)
+    }
+
+    /// A FIFO as `--episode-list` is refused at once instead of blocking the evaluation.
+    func testAFIFOEpisodeListIsRefusedWithoutBlocking() throws {
+        try writeDataset()
+        XCTAssertEqual(mkfifo(path("episodes.jsonl"), 0o600), 0)
+        let result = try runProcess(BuiltProducts.executable("fssam"),
+                                    ["eval", "--dataset", "pascal", "--root", path("data"), "--lists", path("lists"), "--fold", "0",
+                                     "--episode-list", path("episodes.jsonl"), "--weights", "synthetic", "--cache", path("cache")],
+                                    timeout: 30)
+        XCTAssertTrue(result.isOrderly, result.description)
+        XCTAssertEqual(result.status, 1, result.description)
+        XCTAssertTrue(result.stderr.contains("is a FIFO, not a regular file"), result.stderr)
+    }
 }

@@ -58,6 +58,62 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("cannot apply export.threshold"), refused.stderr)
     }
 
+    /// A hostile `--queries` folder with `--out` inside it: an SVG, a PDF and a GIF named `.png`, a
+    /// FIFO, a symbolic link loop and a folder named like an image are each one `errors.jsonl`
+    /// line, the run ends by itself (a FIFO never blocks it), libvips prints nothing, and the
+    /// second run does not pick up the first run's masks.
+    func testHostileQueryFolderEntriesAreOneErrorEachAndTheOutputFolderIsNotAnInput() throws {
+        var image = [UInt8](repeating: 0, count: 48 * 48 * 3)
+        for i in image.indices { image[i] = UInt8((i * 7 + i / 144) % 251) }
+        var mask = [UInt8](repeating: 0, count: 48 * 48)
+        for row in 10..<30 { for col in 8..<28 { mask[row * 48 + col] = 255 } }
+        try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 3, pixels: image), to: path("support.png"))
+        try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 1, pixels: mask), to: path("support-mask.png"))
+        let queries = path("queries")
+        try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 3, pixels: image.reversed()), to: queries + "/good.png")
+        try AtomicFile.write(Array("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"48\" height=\"48\"><rect width=\"48\" height=\"48\"/></svg>".utf8),
+                             to: queries + "/drawing.png")
+        try AtomicFile.write(Array("%PDF-1.4\n%%EOF\n".utf8), to: queries + "/paper.png")
+        try AtomicFile.write(Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0, 0x3B], to: queries + "/anim.png")
+        XCTAssertEqual(mkfifo(queries + "/pipe.png", 0o600), 0)
+        try FileManager.default.createSymbolicLink(atPath: queries + "/loop.png", withDestinationPath: queries + "/loop.png")
+        try FileManager.default.createDirectory(atPath: queries + "/folder.png", withIntermediateDirectories: true)
+
+        let arguments = ["run", "--support", path("support.png"), path("support-mask.png"), "--queries", queries,
+                         "--out", queries + "/out", "--cache", queries + "/cache", "--weights", "synthetic", "--quiet"]
+        for attempt in 1...2 {
+            let result = try runProcess(BuiltProducts.executable("fssam"), arguments, timeout: 120)
+            XCTAssertTrue(result.isOrderly, "attempt \(attempt): \(result.description)")
+            XCTAssertEqual(result.status, 2, "attempt \(attempt): \(result.description)")
+            XCTAssertFalse(result.stderr.contains("VIPS-WARNING"), result.stderr)
+            let errors = String(decoding: try read("queries/out/errors.jsonl"), as: UTF8.self)
+            let ids = errors.split(separator: "\n").compactMap { line -> String? in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["id"] as? String
+            }
+            XCTAssertEqual(ids, ["anim.png", "drawing.png", "folder.png", "loop.png", "paper.png", "pipe.png"], errors)
+            for expected in ["a GIF image, not a supported image (JPEG, PNG, WebP, TIFF)", "an SVG document, not a supported image",
+                             "a PDF document", "is a directory", "symbolic link loop", "is a FIFO, not a regular file"] {
+                XCTAssertTrue(errors.contains(expected), "\(expected) in \(errors)")
+            }
+            XCTAssertFalse(errors.contains("out/"), "the output folder was listed: \(errors)")
+            let results = String(decoding: try read("queries/out/results.jsonl"), as: UTF8.self)
+            XCTAssertEqual(results.split(separator: "\n").count, 1, "only good.png: \(results)")
+        }
+    }
+
+    /// A FIFO given as the manifest is refused at once; it would otherwise block the run forever.
+    func testAFIFOManifestIsRefusedWithoutBlocking() throws {
+        XCTAssertEqual(mkfifo(path("manifest.jsonl"), 0o600), 0)
+        try AtomicFile.write(try ImageEncoder.png(width: 8, height: 8, bands: 3, pixels: [UInt8](repeating: 9, count: 192)), to: path("s.png"))
+        try AtomicFile.write(try ImageEncoder.png(width: 8, height: 8, bands: 1, pixels: [UInt8](repeating: 255, count: 64)), to: path("m.png"))
+        let result = try runProcess(BuiltProducts.executable("fssam"),
+                                    ["run", "--support", path("s.png"), path("m.png"), "--manifest", path("manifest.jsonl"),
+                                     "--out", path("out"), "--cache", path("cache"), "--weights", "synthetic"], timeout: 30)
+        XCTAssertTrue(result.isOrderly, result.description)
+        XCTAssertEqual(result.status, 1, result.description)
+        XCTAssertTrue(result.stderr.contains("manifest.jsonl: is a FIFO, not a regular file"), result.stderr)
+    }
+
     /// Killed with SIGKILL after its first mask appears, a run resumes: done items are skipped, the
     /// rest complete, and every mask equals an uninterrupted run's.
     func testRunKilledMidwayResumesAndMatchesAnUninterruptedRun() throws {

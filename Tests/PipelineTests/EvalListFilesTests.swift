@@ -68,7 +68,7 @@ final class EvalListFilesTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: layout.classPoolFile(fold: 0), encoding: .utf8).hasPrefix(
             "{1: [('../data/VOCdevkit2012/VOC2012/JPEGImages/img0.jpg', '../data/VOCdevkit2012/VOC2012/SegmentationClassAug/img0.png'), "),
             true)
-        let read = try EvalLists.load(dataList: layout.dataListFile(fold: 0), classPools: layout.classPoolFile(fold: 0))
+        let read = try EvalLists.load(dataList: layout.dataListFile(fold: 0), classPools: layout.classPoolFile(fold: 0), layout: layout)
         XCTAssertEqual(read, lists)
         XCTAssertNoThrow(try read.validate(classes: [1, 2, 3, 4, 5], file: "f"))
         XCTAssertThrowsError(try read.validate(classes: [6, 7, 8, 9, 10], file: "f")) { error in

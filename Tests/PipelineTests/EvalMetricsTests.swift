@@ -70,6 +70,7 @@ final class EvalMetricsTests: XCTestCase {
         _ = try EvalMiniDataset.write(root: root)
         let layout = DatasetLayout(dataset: .pascal, root: root)
         let plan = try EvalPlan(layout: layout, fold: 0, shots: 1, count: 23, seed: 321, episodeList: nil)
+        let episodes = try plan.episodes.all().compactMap(\.episode)
         XCTAssertTrue(plan.builtLists)
         let settings = try EvalSetting.sweep("imr.iterations=3,1", base: [])
         XCTAssertEqual(settings.map(\.name), ["imr.iterations=3", "imr.iterations=1"])
@@ -84,7 +85,7 @@ final class EvalMetricsTests: XCTestCase {
         for s in 0..<2 {
             // Independent: per pixel, from the known labels and the known rectangle.
             var classI = [Int: Int](), classU = [Int: Int](), fbI = [0, 0], fbU = [0, 0]
-            for e in plan.episodes {
+            for e in episodes {
                 let label = EvalMiniDataset.label(EvalMiniDataset.index(of: e.query))
                 let pred = RectanglePredictor.mask(setting: s)
                 for k in 0..<2 {
@@ -115,7 +116,7 @@ final class EvalMetricsTests: XCTestCase {
         let png = try ImageDecoder().decodeLabelFile(runner.predictionPath(predictions, episode: 4, setting: 1))
         XCTAssertEqual(png.values.map { $0 == 0 ? UInt8(0) : 1 }, RectanglePredictor.mask(setting: 1))
         XCTAssertTrue(runner.predictionPath(predictions, episode: 4, setting: 1).hasSuffix("/imr.iterations=1/episode-00004.png"))
-        XCTAssertEqual(try EpisodeListFile.read(predictions + "/episodes.jsonl", classes: [1, 2, 3, 4, 5], shots: 1), plan.episodes)
+        XCTAssertEqual(try EpisodeListFile.read(predictions + "/episodes.jsonl", classes: [1, 2, 3, 4, 5], shots: 1), episodes)
 
         let report = EvalReport(dataset: .pascal, fold: 0, shots: 1, seed: 321, episodes: 23, listsBuilt: true,
                                 settings: settings, outcome: outcome)
@@ -131,12 +132,13 @@ final class EvalMetricsTests: XCTestCase {
         let d = try EvalMiniDataset.write(root: root)
         let layout = DatasetLayout(dataset: .pascal, root: root)
         let plan = try EvalPlan(layout: layout, fold: 0, shots: 1, count: 12, seed: 9, episodeList: nil)
+        let episodes = try plan.episodes.all().compactMap(\.episode)
         // Corrupt img5's image: it is a query (episodes 5, 11) and maybe a support of class 3.
         try AtomicFile.write(Array("not an image".utf8), to: d.voc + "/JPEGImages/img5.jpg")
         let runner = EvalRunner(layout: layout, classes: [1, 2, 3, 4, 5], settings: try EvalSetting.sweep(nil, base: []),
                                 predictor: RectanglePredictor())
         let outcome = try await runner.run(plan.episodes)
-        let expectedFailed = plan.episodes.filter { $0.query == EvalMiniDataset.pair(5) || $0.supports.contains(EvalMiniDataset.pair(5)) }
+        let expectedFailed = episodes.filter { $0.query == EvalMiniDataset.pair(5) || $0.supports.contains(EvalMiniDataset.pair(5)) }
         XCTAssertEqual(outcome.failed.map(\.episode), expectedFailed.map(\.index))
         XCTAssertTrue(outcome.failed[0].subject.hasSuffix("JPEGImages/img5.jpg"), "\(outcome.failed[0])")
         XCTAssertEqual(outcome.metrics[0].episodes, 12 - expectedFailed.count)

@@ -24,6 +24,7 @@ final class EvalRunnerTests: XCTestCase {
         let settings = try EvalSetting.sweep(sweep, base: [])
         let predictor = ModelPredictor(model: model, weights: digests, store: store, parameters: settings[0].parameters)
         let runner = EvalRunner(layout: layout, classes: [1, 2, 3, 4, 5], settings: settings, predictor: predictor)
+        runner.recordsEpisodeCounts = true
         let outcome = try await runner.run(episodes)
         try await store.flushAndClose()
         return (outcome, predictor.counters)

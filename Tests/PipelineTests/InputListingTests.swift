@@ -174,7 +174,7 @@ final class InputListingTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try ManifestListing(path: folder + "/absent.jsonl")) { error in
-            XCTAssertTrue("\(error)".contains("cannot open"), "\(error)")
+            XCTAssertTrue("\(error)".contains("no such file"), "\(error)")
         }
     }
 

@@ -84,6 +84,43 @@ public struct DatasetLayout: Sendable {
         return (workingDirectory.isEmpty ? "." : workingDirectory) + "/" + listed
     }
 
+    /// The file a list path names, only if it lies inside `--root`; otherwise the reason, for the
+    /// caller to report with its file and line. Lists are data: a `../../etc/shadow` or an
+    /// absolute path elsewhere must not make us open (as whoever runs fssam) a file outside the
+    /// dataset. The check is lexical (`.` and `..` folded, against the absolute root), so a
+    /// dataset whose folders are symbolic links to other disks still works.
+    public func resolveInside(_ listed: String) -> Result<String, PipelineError> {
+        let resolved = resolve(listed)
+        let rootPath = Self.lexicallyNormalised(root)
+        let path = Self.lexicallyNormalised(resolved)
+        guard path.hasPrefix(rootPath == "/" ? "/" : rootPath + "/") else {
+            return .failure(PipelineError(listed, "path '\(listed)' escapes --root (\(root)); list paths must name files inside it"))
+        }
+        return .success(resolved)
+    }
+
+    /// Both paths of `pair` inside the root, or an error at `location` (`file:line`).
+    func checkInside(_ pair: ImagePair, at location: String) throws {
+        for listed in [pair.image, pair.label] {
+            if case .failure(let error) = resolveInside(listed) { throw PipelineError(location, error.reason) }
+        }
+    }
+
+    /// `path` made absolute (against the working directory) with `.`, `..` and repeated `/` folded,
+    /// without touching the file system.
+    static func lexicallyNormalised(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
     /// How the authors' lists would spell a file `relative` to the dataset folder.
     public func listed(_ relative: String) -> String { Self.authorsDataPrefix + dataset.base + "/" + relative }
 }

@@ -56,42 +56,83 @@ public struct EpisodeRandom {
 ///    draws until the pool entry differs from the query's (image, label) and its index was not
 ///    drawn before in this episode;
 /// 4. supports are stacked in reverse order of sampling.
-public struct EpisodeSampler {
+///
+/// Episodes are generated one at a time in index order (`makeIterator`), so memory is bounded by
+/// the lists, never by the number of episodes. A query whose label cannot be read fails its
+/// episodes only (`EpisodeDraw.failed`, no random draw spent); a label without a fold class or a
+/// pool too small for the shots is a problem of the lists and stops the evaluation.
+public struct EpisodeSampler: Sendable {
     public var lists: EvalLists
     public var classes: [Int]
     public var shots: Int
-    /// Query list index → the fold classes present in its label (ascending).
-    public var queryClasses: (Int) throws -> [Int]
+    /// Query list index → the fold classes present in its label (ascending); throws when the
+    /// label cannot be read.
+    public var queryClasses: @Sendable (Int) throws -> [Int]
+    /// Each query's classes, read once and shared by every pass over the episodes.
+    let memo = QueryClassMemo()
 
-    public init(lists: EvalLists, classes: [Int], shots: Int, queryClasses: @escaping (Int) throws -> [Int]) {
+    public init(lists: EvalLists, classes: [Int], shots: Int, queryClasses: @escaping @Sendable (Int) throws -> [Int]) {
         self.lists = lists
         self.classes = classes
         self.shots = shots
         self.queryClasses = queryClasses
     }
 
+    /// All `count` episodes in memory: for tests and small counts. A failed draw throws.
     public func draw(count: Int, seed: UInt64) throws -> [EvalEpisode] {
-        var random = EpisodeRandom(seed: seed)
-        var known: [Int: [Int]] = [:]
+        var iterator = makeIterator(count: count, seed: seed)
         var episodes: [EvalEpisode] = []
-        episodes.reserveCapacity(count)
-        for index in 0..<count {
+        while let draw = try iterator.next() {
+            switch draw {
+            case .episode(let e): episodes.append(e)
+            case .failed(let f): throw PipelineError(f.subject, f.reason)
+            }
+        }
+        return episodes
+    }
+
+    public func makeIterator(count: Int, seed: UInt64) -> Iterator { Iterator(sampler: self, count: count, seed: seed) }
+
+    public struct Iterator {
+        let sampler: EpisodeSampler
+        let count: Int
+        var random: EpisodeRandom
+        var index = 0
+        /// (query, class) → pool entries other than the query: the same for every pass of that query.
+        var eligible: [Int: Int] = [:]
+
+        init(sampler: EpisodeSampler, count: Int, seed: UInt64) {
+            self.sampler = sampler
+            self.count = count
+            random = EpisodeRandom(seed: seed)
+        }
+
+        public mutating func next() throws -> EpisodeDraw? {
+            guard index < count else { return nil }
+            defer { index += 1 }
+            let lists = sampler.lists
             let q = index % lists.queries.count
             let query = lists.queries[q]
             let present: [Int]
-            if let cached = known[q] { present = cached } else { present = try queryClasses(q); known[q] = present }
+            switch sampler.memo.classes(of: q, reading: sampler.queryClasses) {
+            case .success(let classes): present = classes
+            case .failure(let error):
+                return .failed(FailedEpisode(episode: index, subject: error.subject, reason: error.reason))
+            }
             guard !present.isEmpty else {
                 throw PipelineError(query.label, "has no class of this fold, but the query list names it (list entry \(q + 1))")
             }
             let classID = present[random.below(present.count)]
             let pool = lists.pools[classID] ?? []
-            let eligible = pool.filter { $0 != query }.count
-            guard eligible >= shots else {
-                throw PipelineError(query.image, "class \(classID) has \(eligible) support candidate(s) besides this query; \(shots) needed")
+            let key = q &* 65536 &+ classID
+            let eligibleCount = eligible[key] ?? pool.filter { $0 != query }.count
+            eligible[key] = eligibleCount
+            guard eligibleCount >= sampler.shots else {
+                throw PipelineError(query.image, "class \(classID) has \(eligibleCount) support candidate(s) besides this query; \(sampler.shots) needed")
             }
             var drawn: [Int] = []
             var supports: [ImagePair] = []
-            for _ in 0..<shots {
+            for _ in 0..<sampler.shots {
                 var pick = random.below(pool.count) // the authors' discarded first draw
                 var candidate = query
                 while candidate == query || drawn.contains(pick) {
@@ -101,9 +142,8 @@ public struct EpisodeSampler {
                 drawn.append(pick)
                 supports.insert(candidate, at: 0)
             }
-            episodes.append(EvalEpisode(index: index, query: query, classID: classID, supports: supports))
+            return .episode(EvalEpisode(index: index, query: query, classID: classID, supports: supports))
         }
-        return episodes
     }
 
     /// The fold classes among a label's values (0 and 255 dropped), ascending.
@@ -111,6 +151,75 @@ public struct EpisodeSampler {
         var seen = [Bool](repeating: false, count: 65536)
         for v in label.values { seen[Int(v)] = true }
         return classes.filter { $0 != 0 && $0 != 255 && seen[$0] }
+    }
+}
+
+/// One episode index's outcome of generation: the episode, or why it cannot be run.
+public enum EpisodeDraw: Sendable, Equatable {
+    case episode(EvalEpisode)
+    case failed(FailedEpisode)
+
+    public var episode: EvalEpisode? {
+        if case .episode(let e) = self { return e }
+        return nil
+    }
+}
+
+/// Query list index → its fold classes or the reason its label is unreadable, read once per
+/// query (a few ints each: bounded by the list, not by the episodes).
+final class QueryClassMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var known: [Int: Result<[Int], PipelineError>] = [:]
+
+    func classes(of q: Int, reading: (Int) throws -> [Int]) -> Result<[Int], PipelineError> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let result = known[q] { return result }
+        let result: Result<[Int], PipelineError>
+        do { result = .success(try reading(q)) } catch let e as PipelineError { result = .failure(e) } catch {
+            result = .failure(PipelineError("query label", "\(error)"))
+        }
+        known[q] = result
+        return result
+    }
+}
+
+/// The episodes of an evaluation, generated again for each pass (check, write, run) so they are
+/// never all in memory: drawn by a sampler, or read from `--episode-list`.
+public enum EpisodeSource: Sendable {
+    case sampled(EpisodeSampler, count: Int, seed: UInt64)
+    case list([EvalEpisode])
+
+    public var count: Int {
+        switch self {
+        case .sampled(_, let count, _): count
+        case .list(let episodes): episodes.count
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        switch self {
+        case .sampled(let sampler, let count, let seed): Iterator(sampled: sampler.makeIterator(count: count, seed: seed))
+        case .list(let episodes): Iterator(listed: episodes.makeIterator())
+        }
+    }
+
+    public struct Iterator {
+        var sampled: EpisodeSampler.Iterator?
+        var listed: IndexingIterator<[EvalEpisode]>?
+
+        public mutating func next() throws -> EpisodeDraw? {
+            if sampled != nil { return try sampled!.next() }
+            return listed?.next().map(EpisodeDraw.episode)
+        }
+    }
+
+    /// Every draw, in index order (tests and small evaluations).
+    public func all() throws -> [EpisodeDraw] {
+        var iterator = makeIterator()
+        var draws: [EpisodeDraw] = []
+        while let draw = try iterator.next() { draws.append(draw) }
+        return draws
     }
 }
 
@@ -128,8 +237,20 @@ public enum EpisodeListFile {
         try AtomicFile.write(Array(try text(episodes).utf8), to: path)
     }
 
-    /// Every line must be an episode for this fold with `shots` supports; errors name file and line.
-    public static func read(_ path: String, classes: [Int], shots: Int) throws -> [EvalEpisode] {
+    /// Streams `source` to `path` in index order; episodes that failed generation are left out
+    /// (they name no class or supports, so they cannot be replayed).
+    public static func write(_ source: EpisodeSource, to path: String) throws {
+        let writer = try AtomicFileWriter(path: path)
+        var iterator = source.makeIterator()
+        while let draw = try iterator.next() {
+            if let episode = draw.episode { try writer.write(try text([episode]).utf8) }
+        }
+        try writer.commit()
+    }
+
+    /// Every line must be an episode for this fold with `shots` supports, whose paths lie inside
+    /// `layout`'s root when a layout is given; errors name file and line.
+    public static func read(_ path: String, classes: [Int], shots: Int, layout: DatasetLayout? = nil) throws -> [EvalEpisode] {
         let text = try EvalLists.readText(path)
         var episodes: [EvalEpisode] = []
         for (n, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
@@ -144,6 +265,12 @@ public enum EpisodeListFile {
             }
             guard episode.supports.count == shots else {
                 throw PipelineError(where_, "has \(episode.supports.count) support(s), --shots is \(shots)")
+            }
+            if let repeated = JSONTopLevelKeys.firstDuplicate(Array(line.utf8)) {
+                throw PipelineError(where_, "key \"\(repeated)\" appears twice")
+            }
+            if let layout {
+                for pair in [episode.query] + episode.supports { try layout.checkInside(pair, at: where_) }
             }
             episodes.append(episode)
         }

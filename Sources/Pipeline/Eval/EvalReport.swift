@@ -37,10 +37,13 @@ public struct EvalReport: Sendable, Codable {
     public var evaluated: Int
     public var listsBuilt: Bool
     public var results: [SettingResult]
+    /// The first `EvalRunner.maxListedFailures` failed episodes, in index order.
     public var failed: [FailedEpisode]
+    /// All failed episodes, listed or not.
+    public var failedCount: Int
 
     enum CodingKeys: String, CodingKey {
-        case dataset, fold, shots, seed, episodes, evaluated, listsBuilt = "lists_built", results, failed
+        case dataset, fold, shots, seed, episodes, evaluated, listsBuilt = "lists_built", results, failed, failedCount = "failed_count"
     }
 
     public init(dataset: EvalDataset, fold: Int, shots: Int, seed: UInt64?, episodes: Int, listsBuilt: Bool,
@@ -53,6 +56,7 @@ public struct EvalReport: Sendable, Codable {
         self.evaluated = outcome.metrics.first?.episodes ?? 0
         self.listsBuilt = listsBuilt
         self.failed = outcome.failed
+        self.failedCount = outcome.failedCount
         results = zip(settings, outcome.metrics).map { setting, m in
             SettingResult(setting: setting.name, mIoU: m.meanIoU, fbIoU: m.foregroundBackgroundIoU, pooledIoU: m.pooledForegroundIoU,
                           intersection: m.intersection, union: m.union,
@@ -72,7 +76,7 @@ public struct EvalReport: Sendable, Codable {
     /// Per setting: mIoU, FB-IoU, then a row per class.
     public var table: String {
         var lines = ["\(dataset) fold \(fold), \(shots)-shot: \(evaluated) of \(episodes) episodes evaluated"
-                     + (failed.isEmpty ? "" : ", \(failed.count) failed") + (seed.map { ", seed \($0)" } ?? "")]
+                     + (failedCount == 0 ? "" : ", \(failedCount) failed") + (seed.map { ", seed \($0)" } ?? "")]
         for r in results {
             lines.append("")
             lines.append("\(r.setting): mIoU \(Self.percent(r.mIoU))  FB-IoU \(Self.percent(r.fbIoU))  pooled FG-IoU \(Self.percent(r.pooledIoU))")
@@ -82,7 +86,10 @@ public struct EvalReport: Sendable, Codable {
             }
         }
         for f in failed.prefix(20) { lines.append("failed episode \(f.episode): \(f.subject): \(f.reason)") }
-        if failed.count > 20 { lines.append("… \(failed.count - 20) more failed episode(s) in report.json") }
+        if failedCount > 20 {
+            lines.append("… \(failedCount - 20) more failed episode(s)"
+                         + (failedCount > failed.count ? " (report.json lists the first \(failed.count))" : " in report.json"))
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -18,25 +18,46 @@ public struct EvalLists: Sendable, Equatable {
 
     // MARK: reading
 
-    /// Reads both files; a malformed line or literal is an error naming the file and line.
-    public static func load(dataList: String, classPools: String) throws -> EvalLists {
-        let queries = try parseDataList(try readText(dataList), file: dataList)
+    /// Reads both files; a malformed line or literal, or a path outside `layout`'s root, is an
+    /// error naming the file and line, raised before any listed file is opened.
+    public static func load(dataList: String, classPools: String, layout: DatasetLayout) throws -> EvalLists {
+        let lines = try parseDataListLines(try readText(dataList), file: dataList)
+        for (line, pair) in lines { try layout.checkInside(pair, at: "\(dataList):\(line)") }
         let entries = try PythonDictLiteral.parseClassPools(try readText(classPools), file: classPools)
         var pools: [Int: [ImagePair]] = [:]
-        for (key, pairs) in entries { pools[key] = pairs.map { ImagePair(image: $0.0, label: $0.1) } }
-        return EvalLists(queries: queries, pools: pools)
+        for (key, pairs) in entries {
+            pools[key] = try pairs.enumerated().map { i, paths in
+                let pair = ImagePair(image: paths.0, label: paths.1)
+                try layout.checkInside(pair, at: "\(classPools): class \(key), entry \(i + 1)")
+                return pair
+            }
+        }
+        return EvalLists(queries: lines.map(\.pair), pools: pools)
     }
 
+    /// List files are read whole; 256 MiB is far above COCO's largest (a few MB).
+    static let maxListFileBytes = 256 << 20
+
+    /// The text of a list or episode file, which must be a regular file (a FIFO must not hang the
+    /// evaluation).
     static func readText(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PipelineError(path, "cannot read the list file") }
-        guard let text = String(data: data, encoding: .utf8) else { throw PipelineError(path, "is not UTF-8 text") }
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, limit: maxListFileBytes) } catch {
+            throw PipelineError(path, "cannot read the list file: \(error.reason)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw PipelineError(path, "is not UTF-8 text") }
         return text
     }
 
     /// `<image> <label>` per line, one space between (the authors split on a single space);
     /// blank lines are skipped.
     public static func parseDataList(_ text: String, file: String) throws -> [ImagePair] {
-        var pairs: [ImagePair] = []
+        try parseDataListLines(text, file: file).map(\.pair)
+    }
+
+    /// The pairs with their 1-based line numbers, for errors found after parsing.
+    static func parseDataListLines(_ text: String, file: String) throws -> [(line: Int, pair: ImagePair)] {
+        var pairs: [(line: Int, pair: ImagePair)] = []
         // "\r\n" is one Character in Swift, so it is a separator of its own.
         for (n, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
@@ -44,7 +65,7 @@ public struct EvalLists: Sendable, Equatable {
             guard fields.count == 2, !fields[0].isEmpty, !fields[1].isEmpty else {
                 throw PipelineError("\(file):\(n + 1)", "expected '<image path> <label path>' separated by one space, got '\(line)'")
             }
-            pairs.append(ImagePair(image: String(fields[0]), label: String(fields[1])))
+            pairs.append((n + 1, ImagePair(image: String(fields[0]), label: String(fields[1]))))
         }
         guard !pairs.isEmpty else { throw PipelineError(file, "lists no image") }
         return pairs
@@ -98,8 +119,10 @@ public struct EvalListBuilder {
     public func candidates() throws -> [ImagePair] {
         if FileManager.default.fileExists(atPath: layout.sourceListFile) {
             let source = layout.sourceListFile
-            return try EvalLists.parseDataList(try EvalLists.readText(source), file: source).map {
-                ImagePair(image: layout.listed($0.image), label: layout.listed($0.label))
+            return try EvalLists.parseDataListLines(try EvalLists.readText(source), file: source).map { line, pair in
+                let listed = ImagePair(image: layout.listed(pair.image), label: layout.listed(pair.label))
+                try layout.checkInside(listed, at: "\(source):\(line)")
+                return listed
             }
         }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: layout.labelFolder) else {

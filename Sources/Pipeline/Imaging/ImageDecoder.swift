@@ -18,8 +18,12 @@ public struct ImageDecoder: Sendable {
         try decode(Self.readFile(path))
     }
 
-    /// Decodes an encoded image (JPEG, PNG, WebP, TIFF, ...) held in memory.
+    /// Decodes an encoded image (JPEG, PNG, WebP or TIFF, by content) held in memory.
     public func decode(_ data: [UInt8]) throws -> RGBImage {
+        try Vips.withWarnings { try decodeColour(data) }
+    }
+
+    private func decodeColour(_ data: [UInt8]) throws -> RGBImage {
         let image = try open(data)
         return try withExtendedLifetime(data) {
             // `data` must stay alive while libvips decodes from it: this closure pins it.
@@ -52,6 +56,10 @@ public struct ImageDecoder: Sendable {
     }
 
     public func decodeLabel(_ data: [UInt8]) throws -> LabelImage {
+        try Vips.withWarnings { try decodeSingleChannel(data) }
+    }
+
+    private func decodeSingleChannel(_ data: [UInt8]) throws -> LabelImage {
         let image = try open(data)
         return try withExtendedLifetime(data) {
             let current = try image.apply("EXIF orientation") { fssam_vips_autorot($0, $1) }
@@ -87,26 +95,31 @@ public struct ImageDecoder: Sendable {
         }
     }
 
+    /// Opens the header through the loader of the format the bytes are (never the name, never
+    /// libvips's own guess): any other content is refused by name before libvips sees it.
     private func open(_ data: [UInt8]) throws -> VipsImageHandle {
         guard Vips.initialised else { throw ImageError.decode("libvips failed to initialise") }
         guard !data.isEmpty else { throw ImageError.empty }
-        let pointer = data.withUnsafeBytes { fssam_vips_new_from_buffer($0.baseAddress, $0.count) }
-        guard let pointer else { throw ImageError.decode(Vips.takeError()) }
-        let image = VipsImageHandle(pointer)
+        let format: ImageFormat
+        switch ImageContent.detect(data) {
+        case .supported(let detected): format = detected
+        case .unsupported(let kind): throw ImageError.notSupported(kind)
+        case .unknown(let head): throw ImageError.notSupported("unrecognised content (first bytes \(head))")
+        }
+        let image = try Vips.load(format, data)
         if image.width * image.height > maxPixels {
             throw ImageError.tooLarge(width: image.width, height: image.height, limit: maxPixels)
         }
         return image
     }
 
+    /// Largest file read for decoding: 1 GiB holds an uncompressed 16-bit RGBA TIFF at the default
+    /// pixel limit, and keeps a stray multi-GB file from being read whole into memory.
+    public static let maxFileBytes = 1 << 30
+
+    /// The file's bytes; a folder, FIFO or device is refused by kind without reading it.
     static func readFile(_ path: String) throws -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ImageError.unreadable("no such file")
-        }
-        guard !isDirectory.boolValue else { throw ImageError.unreadable("is a directory") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ImageError.unreadable("permission denied or I/O error") }
-        return [UInt8](data)
+        do { return try RegularFile.read(path, limit: maxFileBytes) } catch { throw ImageError.unreadable(error.reason) }
     }
 }
 

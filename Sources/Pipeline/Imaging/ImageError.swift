@@ -5,6 +5,8 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case decode(String)
     case tooLarge(width: Int, height: Int, limit: Int)
     case unsupported(String)
+    /// The content is another format (or none we know): what it was detected as.
+    case notSupported(String)
 
     public var description: String {
         switch self {
@@ -14,6 +16,7 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooLarge(let w, let h, let limit):
             "\(w)x\(h) = \(w * h) pixels is over the limit of \(limit) pixels (raise it with --max-pixels if this is intended)"
         case .unsupported(let why): "unsupported image: \(why)"
+        case .notSupported(let detected): "\(detected), not a supported image (\(ImageFormat.supportedList))"
         }
     }
 }

@@ -12,30 +12,66 @@ import Glibc
 /// `name/`, which makes the depth-first walk come out in byte order of the full relative path
 /// (`a-b.png` before `a/x.png`, as '-' < '/').
 ///
-/// Hidden files and folders (name starting with '.') are skipped. Symbolic links to files are
-/// listed; symbolic links to folders are not followed (a link cycle would never end).
+/// Hidden files and folders (name starting with '.') are skipped, and so are the folders in
+/// `excluding` (the run's `--out` and cache), compared by device and inode, so `--queries .
+/// --out ./out` never lists its own masks, however the two paths are spelled.
+///
+/// Every entry whose name has an image extension is either an item or one failure, never a
+/// silent skip: a FIFO, socket or device ("is a FIFO, not a regular file"; never opened, so it
+/// cannot block), a dangling link, a symbolic link loop, a folder named like an image (reported,
+/// and its contents are listed as usual). A symbolic link to a regular file is an item (its target
+/// is read); symbolic links to folders are not followed (a link cycle would never end).
 public struct DirectoryListing: Sequence, Sendable {
     public static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "webp", "tif", "tiff"]
 
     public let root: String
+    /// Folders never listed; those that do not exist when the walk starts are ignored.
+    public let excluding: [String]
 
-    public init(root: String) {
+    public init(root: String, excluding: [String] = []) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.excluding = excluding
     }
 
-    public func makeIterator() -> Iterator { Iterator(root: root) }
+    public func makeIterator() -> Iterator { Iterator(root: root, excluding: excluding) }
+
+    /// A folder's identity: two spellings of one folder (`.`/`./out`, a symlinked path) agree.
+    struct FolderID: Hashable {
+        let device: UInt64
+        let inode: UInt64
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+        }
+    }
+
+    enum EntryKind {
+        case file, directory
+        case failure(String)
+    }
 
     public struct Iterator: IteratorProtocol {
         let root: String
+        let excluding: [String]
+        var excluded: Set<FolderID> = []
         /// Per open directory: its relative prefix and its remaining entries, smallest last.
-        var stack: [(prefix: String, entries: [(name: String, isDirectory: Bool)])] = []
+        var stack: [(prefix: String, entries: [(name: String, kind: EntryKind)])] = []
         var started = false
 
-        init(root: String) { self.root = root }
+        init(root: String, excluding: [String]) {
+            self.root = root
+            self.excluding = excluding
+        }
 
         public mutating func next() -> InputEntry? {
             if !started {
                 started = true
+                // Resolved when the walk starts, not when the listing is made: the output folder
+                // is created in between on a first run.
+                for path in excluding {
+                    var info = stat()
+                    if stat(path, &info) == 0 { excluded.insert(FolderID(info)) }
+                }
                 if let failure = push(prefix: "") { return .failure(failure) }
             }
             while !stack.isEmpty {
@@ -44,10 +80,13 @@ public struct DirectoryListing: Sequence, Sendable {
                     continue
                 }
                 let relative = stack[stack.count - 1].prefix + entry.name
-                if entry.isDirectory {
+                switch entry.kind {
+                case .directory:
                     if let failure = push(prefix: relative + "/") { return .failure(failure) }
-                } else {
+                case .file:
                     return .item(InputItem(id: relative, path: root + "/" + relative))
+                case .failure(let reason):
+                    return .failure(InputFailure(id: relative, source: root + "/" + relative, line: nil, reason: reason))
                 }
             }
             return nil
@@ -64,28 +103,42 @@ public struct DirectoryListing: Sequence, Sendable {
                 return InputFailure(id: prefix.isEmpty ? nil : String(prefix.dropLast()), source: directory, line: nil,
                                     reason: "cannot list folder: \((error as NSError).localizedDescription)")
             }
-            var entries: [(name: String, isDirectory: Bool, key: String)] = []
+            var entries: [(name: String, kind: EntryKind, key: String)] = []
             for name in names where !name.hasPrefix(".") {
+                let looksLikeImage = DirectoryListing.isImage(name)
                 let full = directory + "/" + name
                 var info = stat()
-                guard lstat(full, &info) == 0 else { continue }
+                guard lstat(full, &info) == 0 else {
+                    if looksLikeImage { entries.append((name, .failure("cannot inspect: \(String(cString: strerror(errno)))"), name)) }
+                    continue
+                }
                 switch info.st_mode & S_IFMT {
                 case S_IFDIR:
-                    entries.append((name, true, name + "/"))
+                    guard !excluded.contains(FolderID(info)) else { continue }
+                    if looksLikeImage { entries.append((name, .failure("is a directory, not an image file (its contents are listed)"), name)) }
+                    entries.append((name, .directory, name + "/"))
                 case S_IFREG:
-                    if DirectoryListing.isImage(name) { entries.append((name, false, name)) }
+                    if looksLikeImage { entries.append((name, .file, name)) }
                 case S_IFLNK:
+                    guard looksLikeImage else { continue }
                     var target = stat()
-                    if stat(full, &target) == 0, (target.st_mode & S_IFMT) == S_IFREG, DirectoryListing.isImage(name) {
-                        entries.append((name, false, name))
+                    if stat(full, &target) != 0 {
+                        let reason = errno == ELOOP ? "symbolic link loop"
+                            : errno == ENOENT ? "dangling symbolic link (its target does not exist)"
+                            : "symbolic link cannot be followed: \(String(cString: strerror(errno)))"
+                        entries.append((name, .failure(reason), name))
+                    } else if target.st_mode & S_IFMT == S_IFREG {
+                        entries.append((name, .file, name))
+                    } else {
+                        entries.append((name, .failure("symbolic link to something that \(RegularFile.kind(target.st_mode)), not a regular file"), name))
                     }
                 default:
-                    break
+                    if looksLikeImage { entries.append((name, .failure("\(RegularFile.kind(info.st_mode)), not a regular file"), name)) }
                 }
             }
             // Largest first, so popLast() yields in ascending order.
             entries.sort { ItemOrder.precedes($1.key, $0.key) }
-            stack.append((prefix, entries.map { ($0.name, $0.isDirectory) }))
+            stack.append((prefix, entries.map { ($0.name, $0.kind) }))
             return nil
         }
     }

@@ -21,8 +21,16 @@ final class LineReader {
     /// 1-based number of the line `next()` returned last.
     private(set) var lineNumber = 0
 
-    init(path: String, maxLineBytes: Int = 1 << 20) throws {
-        guard let file = fopen(path, "rb") else {
+    /// 64 KiB: a manifest line is an id, a path and a digest; anything longer is not a line of
+    /// ours (a binary file, a runaway quote) and is one failed line, not a memory hazard.
+    static let defaultMaxLineBytes = 64 * 1024
+
+    /// Opens `path` only if it is a regular file: a FIFO given as a manifest must not block.
+    init(path: String, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws {
+        let fd: Int32
+        do { fd = try RegularFile.open(path) } catch { throw PipelineError(path, error.reason) }
+        guard let file = fdopen(fd, "rb") else {
+            close(fd)
             throw PipelineError(path, "cannot open: \(String(cString: strerror(errno)))")
         }
         self.file = file

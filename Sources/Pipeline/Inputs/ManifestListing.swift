@@ -37,10 +37,15 @@ public struct ManifestListing: Sequence, Sendable {
         }
         let reader = try LineReader(path: path)
         let lower = path.lowercased()
+        // The format is sniffed from the first non-blank line that fits the line limit; an
+        // over-long line before it is an item's problem in JSON lines (reported by the iterator,
+        // the rest goes on), but in CSV it is the header, without which nothing can be read.
         var first: [UInt8]?
+        var firstTooLong: Int?
         while let line = reader.next() {
             guard case .text(var bytes) = line else {
-                throw PipelineError(path, "line \(reader.lineNumber) is longer than \(reader.maxLineBytes) bytes")
+                if firstTooLong == nil { firstTooLong = reader.lineNumber }
+                continue
             }
             if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }  // UTF-8 BOM from spreadsheet exports
             if !Self.isBlank(bytes) { first = bytes; break }
@@ -50,6 +55,9 @@ public struct ManifestListing: Sequence, Sendable {
         if isJSON {
             format = .jsonLines
         } else {
+            if let firstTooLong {
+                throw PipelineError("\(path):\(firstTooLong)", "CSV header line longer than \(reader.maxLineBytes) bytes; expected id,path[,sha256]")
+            }
             guard let header = first else { throw PipelineError(path, "empty CSV manifest: no header line (id,path[,sha256])") }
             format = .csv(columns: try Self.columns(header: header, manifest: path, line: reader.lineNumber))
         }
@@ -102,7 +110,7 @@ public struct ManifestListing: Sequence, Sendable {
             while let line = reader.next() {
                 let number = reader.lineNumber
                 guard case .text(var bytes) = line else {
-                    return failure(line: number, "line is longer than \(reader.maxLineBytes) bytes")
+                    return failure(line: number, "line longer than \(reader.maxLineBytes) bytes")
                 }
                 if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
                 if isBlank(bytes) { continue }
@@ -156,6 +164,11 @@ public struct ManifestListing: Sequence, Sendable {
             }
             guard let fields = object as? [String: Any] else {
                 return .failure(ParseFailure(reason: "expected a JSON object {\"id\": ..., \"path\": ...}"))
+            }
+            // JSONSerialization keeps one of two equal keys without a word; which path was meant
+            // is unknowable, so the line fails.
+            if let repeated = JSONTopLevelKeys.firstDuplicate(bytes) {
+                return .failure(ParseFailure(id: repeated == "id" ? nil : fields["id"] as? String, reason: "key \"\(repeated)\" appears twice"))
             }
             guard let id = fields["id"] as? String else {
                 return .failure(ParseFailure(reason: fields["id"] == nil ? "missing \"id\"" : "\"id\" must be a string"))
