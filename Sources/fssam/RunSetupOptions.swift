@@ -39,7 +39,7 @@ struct RunSetupOptions: ParsableArguments {
             guard FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw CLIError("--queries \(queries): not a folder")
             }
-            return .directory(DirectoryListing(root: queries, excluding: [cacheDirectory] + (outputDirectory.map { [$0] } ?? [])))
+            return .directory(DirectoryListing(root: queries, excluding: [try cacheDirectory] + (outputDirectory.map { [$0] } ?? [])))
         }
         return .manifest(try ManifestListing(path: manifest!))
     }
