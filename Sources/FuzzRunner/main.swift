@@ -38,7 +38,7 @@ try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirect
 let current = scratch + "/current"
 
 var tried = 0, rejected = 0
-func attempt(_ input: [UInt8]) {
+@MainActor func attempt(_ input: [UInt8]) {
     // Written before the attempt: if it kills us, the parent keeps this file as the crasher.
     FileManager.default.createFile(atPath: current, contents: Data(input))
     do { try target.run(input, scratch) } catch { rejected += 1 }
