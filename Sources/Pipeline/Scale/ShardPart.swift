@@ -73,7 +73,9 @@ public struct ShardSet: Sendable {
         guard let count = given ?? counts.first else {
             throw PipelineError(root, "no shard parts (<I>-of-<N> folders) here; pass --shard-count N to list them all as missing")
         }
-        guard count >= 1 else { throw PipelineError("--shard-count \(count)", "the shard count must be at least 1") }
+        guard ShardSelection.countRange.contains(count) else {
+            throw PipelineError("--shard-count \(count)", "the shard count must be 1…\(ShardSelection.maximumCount)")
+        }
         outputDirectory = out
         self.count = count
         parts = (0..<count).map { i in
