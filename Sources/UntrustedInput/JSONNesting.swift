@@ -4,7 +4,7 @@
 public enum JSONNesting {
     /// Where the text first nests deeper than `limit`, or nil when it never does.
     /// `line` is 1-based. Malformed JSON is left for the parser to report.
-    public static func firstTooDeep<Bytes: Collection>(in bytes: Bytes, limit: Int = TextLimits.maxNesting)
+    public static func firstTooDeep<Bytes: Collection>(in bytes: Bytes, limit: Int = InputLimits.maxNesting)
         -> (line: Int, depth: Int)? where Bytes.Element == UInt8 {
         var depth = 0
         var line = 1
@@ -36,7 +36,7 @@ public enum JSONNesting {
     }
 
     /// The reason to refuse `bytes`, or nil: "line N: nesting deeper than 64 levels: refused".
-    public static func problem<Bytes: Collection>(in bytes: Bytes, limit: Int = TextLimits.maxNesting) -> String?
+    public static func problem<Bytes: Collection>(in bytes: Bytes, limit: Int = InputLimits.maxNesting) -> String?
         where Bytes.Element == UInt8 {
         firstTooDeep(in: bytes, limit: limit).map { "line \($0.line): JSON nested deeper than \(limit) levels: refused" }
     }

@@ -17,9 +17,9 @@ import Yams
 /// nesting, node count and repeated keys bounded before Yams composes), and every problem becomes
 /// a `PipelineFileError` with file and line, never a crash.
 public struct PipelineFileLoader: Sendable {
-    public static let maxFileBytes = TextLimits.maxFileBytes
-    public static let maxNodes = TextLimits.maxNodes
-    public static let maxNesting = TextLimits.maxNesting
+    public static let maxFileBytes = InputLimits.maxTextFileBytes
+    public static let maxNodes = InputLimits.maxNodes
+    public static let maxNesting = InputLimits.maxNesting
 
     public let catalog: StageCatalog
 

@@ -19,7 +19,7 @@ public struct YAMLDocumentError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The one way fssam reads a YAML or JSON file into a `Yams.Node`: the file must be a regular file
-/// (a FIFO would hang the read), hold at most `TextLimits.maxFileBytes` of UTF-8, and pass
+/// (a FIFO would hang the read), hold at most `InputLimits.maxTextFileBytes` of UTF-8, and pass
 /// `YAMLStructureCheck` (nesting, expanded node count, repeated keys) before Yams composes it.
 /// Within those limits every recursive walk of the tree is safe.
 public enum YAMLDocument {
@@ -27,7 +27,7 @@ public enum YAMLDocument {
     public static func load(path: String, what: String) throws -> Node {
         let bytes: [UInt8]
         do {
-            bytes = try RegularFile.readAll(path, limit: TextLimits.maxFileBytes, what: what)
+            bytes = try RegularFile.readAll(path, limit: InputLimits.maxTextFileBytes, what: what)
         } catch let error as FileAccessError {
             let kind: YAMLDocumentError.Kind = error.kind == .tooLarge ? .tooLarge : .unreadable
             throw YAMLDocumentError(kind: kind, path: path, line: nil, column: nil, reason: error.reason)
@@ -40,9 +40,9 @@ public enum YAMLDocument {
 
     /// Composes YAML `text`; `path` is used in error locations only.
     public static func parse(_ text: String, path: String, what: String) throws -> Node {
-        guard text.utf8.count <= TextLimits.maxFileBytes else {
+        guard text.utf8.count <= InputLimits.maxTextFileBytes else {
             throw YAMLDocumentError(kind: .tooLarge, path: path, line: nil, column: nil,
-                                    reason: "the \(what) is larger than \(TextLimits.maxFileBytes) bytes, the most accepted (a real one is far smaller)")
+                                    reason: "the \(what) is larger than \(InputLimits.maxTextFileBytes) bytes, the most accepted (a real one is far smaller)")
         }
         if let problem = YAMLStructureCheck().firstProblem(in: text) {
             throw YAMLDocumentError(kind: problem.kind == .tooManyNodes ? .tooLarge : .structure, path: path,

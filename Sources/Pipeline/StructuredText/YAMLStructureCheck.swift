@@ -21,8 +21,8 @@ struct YAMLStructureCheck {
         let reason: String
     }
 
-    var maxNesting = TextLimits.maxNesting
-    var maxNodes = TextLimits.maxNodes
+    var maxNesting = InputLimits.maxNesting
+    var maxNodes = InputLimits.maxNodes
 
     /// The first problem in `text`, in reading order, or nil.
     func firstProblem(in text: String) -> Problem? {
