@@ -9,10 +9,10 @@ final class HostileTextFileTests: HostileInputTestCase {
         let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
         let yaml = try write("supports:\n  - {image: support.png, mask: mask.png}\nignore_value: \(deep)\n", to: "deep.yaml")
         assertRefused(try fssam(episode(supportSet: yaml)),
-                      saying: ["\(yaml):3:", "nested deeper than 64 levels"], "deep YAML support set")
+                      saying: ["\(yaml):3:", "nesting deeper than 64 levels"], "deep YAML support set")
         let json = try write("{\"supports\": [{\"image\": \"support.png\", \"mask\": \"mask.png\"}],\n \"ignore_value\": \(deep)}\n", to: "deep.json")
         assertRefused(try fssam(episode(supportSet: json)),
-                      saying: ["\(json):2:", "nested deeper than 64 levels"], "deep JSON support set")
+                      saying: ["\(json):2:", "nesting deeper than 64 levels"], "deep JSON support set")
     }
 
     func testRepeatedKeysAreRefusedWithTheirLine() throws {

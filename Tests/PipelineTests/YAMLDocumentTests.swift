@@ -16,7 +16,7 @@ final class YAMLDocumentTests: XCTestCase {
         let error = problem(chain)
         XCTAssertEqual(error?.kind, .structure)
         XCTAssertEqual(error?.line, 64, "the first alias that makes the tree deeper than 64 levels")
-        XCTAssertTrue(error?.reason.contains("nested deeper than 64 levels") ?? false, "\(String(describing: error))")
+        XCTAssertTrue(error?.reason.contains("nesting deeper than 64 levels") ?? false, "\(String(describing: error))")
         XCTAssertNil(problem("a0: &a0 [x]\n" + (1..<10).map { "a\($0): &a\($0) [*a\($0 - 1)]\n" }.joined()))
     }
 

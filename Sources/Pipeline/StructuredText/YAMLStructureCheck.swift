@@ -121,7 +121,7 @@ private struct Measure {
 
     private func tooDeep(_ line: Int, _ column: Int) -> YAMLStructureCheck.Problem {
         YAMLStructureCheck.Problem(kind: .tooDeep, line: line, column: column,
-                                   reason: "collections nested deeper than \(maxNesting) levels (counting through aliases): refused")
+                                   reason: "nesting deeper than \(maxNesting) levels (collections, counting through aliases): refused")
     }
 
     private func tooMany(_ line: Int, _ column: Int) -> YAMLStructureCheck.Problem {
