@@ -39,14 +39,16 @@ let package = Package(
         // on AVX2 machines.
         .target(name: "Tensor", dependencies: ["CBLAS", "TensorAVX512"], swiftSettings: swiftSettings),
         .target(name: "TensorAVX512", swiftSettings: avx512Flags),
-        .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: swiftSettings),
+        // Opening and size/nesting limits for every file fssam reads (DESIGN: untrusted files are data).
+        .target(name: "UntrustedInput", swiftSettings: swiftSettings),
+        .target(name: "Checkpoint", dependencies: ["Tensor", "UntrustedInput"], swiftSettings: swiftSettings),
         .target(name: "Models", dependencies: ["Tensor", "Checkpoint"], swiftSettings: swiftSettings),
 
         // Content-addressed stage cache.
         .target(name: "StageCache", dependencies: ["CLMDB", "CZstd", "CCrypto"], swiftSettings: swiftSettings),
 
         // Stages, pipeline files, executor, inputs and exports.
-        .target(name: "Pipeline", dependencies: ["StageCache", "Models", "Tensor", "Checkpoint", "CVips",
+        .target(name: "Pipeline", dependencies: ["StageCache", "Models", "Tensor", "Checkpoint", "CVips", "UntrustedInput",
                                              .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
 

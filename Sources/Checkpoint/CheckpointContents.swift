@@ -46,8 +46,12 @@ public struct CheckpointContents: Sendable {
     /// Opens `path`, telling the format from its first bytes (a zip is a torch checkpoint).
     public static func open(path: String) throws -> CheckpointContents {
         let file = try MappedFile(path: path)
-        let magic = try file.withBytes(0..<min(4, file.count)) { Array($0) }
-        if magic == [0x50, 0x4B, 0x03, 0x04] || magic.first == 0x80 { return try openTorch(path: path) }
+        let head = try file.withBytes(0..<min(9, file.count)) { Array($0) }
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return try openTorch(path: path) }
+        // A safetensors header is JSON right after its 8-byte length; that length's first byte may
+        // well be 0x80 (a 128- or 384-byte header), so 0x80 means a legacy torch pickle only when
+        // no JSON object follows.
+        if head.first == 0x80, head.count < 9 || head[8] != UInt8(ascii: "{") { return try openTorch(path: path) }
         return try openSafetensors(path: path)
     }
 

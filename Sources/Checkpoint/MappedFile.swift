@@ -1,3 +1,4 @@
+import UntrustedInput
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,20 +13,23 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     private let base: UnsafeRawPointer?
 
+    /// Opened through `RegularFile`: a FIFO or device named as a checkpoint is refused instead of
+    /// blocking the open or mapping nothing.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(path, "cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw CheckpointError(path, "cannot stat: \(String(cString: strerror(errno)))") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError(path, "not a regular file") }
-        count = Int(info.st_size)
+        let file: RegularFile
+        do { file = try RegularFile(path: path, what: "checkpoint") } catch let error as FileAccessError {
+            throw CheckpointError(path, error.reason)
+        }
+        let count = file.size
+        self.count = count
         if count == 0 {
             base = nil
             return
         }
-        let mapped = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        // The descriptor must stay open for the call (Swift may release `file` after its last use);
+        // the mapping outlives it, as mmap allows.
+        let mapped = withExtendedLifetime(file) { mmap(nil, count, PROT_READ, MAP_PRIVATE, file.descriptor, 0) }
         guard let mapped, mapped != MAP_FAILED else {
             throw CheckpointError(path, "cannot map \(count) bytes: \(String(cString: strerror(errno)))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import UntrustedInput
 
 /// One tensor's place in a safetensors file.
 public struct SafetensorsEntry: Sendable, Equatable {
@@ -39,6 +40,10 @@ public final class SafetensorsFile: Sendable {
             throw CheckpointError(path, "declared header length \(headerLength) runs past the end of the file (\(file.count) bytes)")
         }
         let dataStart = 8 + Int(headerLength)
+        // Foundation's JSON parser recurses per level: depth is checked on the raw header first.
+        if let problem = try file.withBytes(8..<dataStart, { JSONNesting.problem(in: $0) }) {
+            throw CheckpointError(path, "header " + problem)
+        }
         let json = try file.withBytes(8..<dataStart) { Data($0) }
         let parsed: Any
         do {

@@ -14,7 +14,9 @@ public struct Unpickler {
         public var maximumStackDepth = 1_000_000
         public var maximumMarkDepth = 10_000
         public var maximumMemoEntries = 1_000_000
-        /// Nesting of containers in the result (a state dict is 2–4 deep).
+        /// Nesting of containers (a state dict is 2–4 deep). Enforced as each container is filled,
+        /// not afterwards: a value nested 100,000 deep overflows the stack when it is walked or
+        /// even freed (its release recurses), so it must never be built.
         public var maximumNesting = 100
         /// Total values produced, counting shared values once per use (stops exponential blow-up
         /// through memoised references).
@@ -43,9 +45,19 @@ public struct Unpickler {
         case storageType(DType)
     }
 
-    final class ListBox { var items: [Obj] = [] }
+    /// A list or dict being filled by the opcode stream. `height` is 1 + the tallest value inside.
+    /// Once a box is inside another container (`isPlaced`) it may not change: the container's
+    /// recorded height would go stale (a memo reference could then grow a chain of any depth) and
+    /// cycles would become possible. Python's pickler fills every container before placing it, so
+    /// only recursive structures, which a state dict never holds, are refused by this.
+    class Box {
+        var height = 1
+        var isPlaced = false
+    }
 
-    final class DictBox {
+    final class ListBox: Box { var items: [Obj] = [] }
+
+    final class DictBox: Box {
         var keys: [Obj] = []
         var values: [Obj] = []
         var index: [DictKey: Int] = [:]
@@ -73,10 +85,29 @@ public struct Unpickler {
 
     enum Obj {
         case none, bool(Bool), int(Int64), bigInt([UInt8]), float(Double), string(String), bytes([UInt8])
-        case tuple([Obj]), list(ListBox), dict(DictBox)
+        /// `height` as for `Box`; tuples are immutable, so it is fixed when the tuple is made.
+        case tuple([Obj], height: Int), list(ListBox), dict(DictBox)
         case global(Global, String)
         case storage(TorchStorage)
         case tensor(TorchTensor)
+
+        /// 0 for a scalar; 1 + the tallest value inside for a container.
+        var height: Int {
+            switch self {
+            case .tuple(_, let height): height
+            case .list(let box): box.height
+            case .dict(let box): box.height
+            default: 0
+            }
+        }
+
+        var box: Box? {
+            switch self {
+            case .list(let box): box
+            case .dict(let box): box
+            default: nil
+            }
+        }
 
         var kind: String {
             switch self {
@@ -196,6 +227,25 @@ public struct Unpickler {
             return .global(g, full)
         }
 
+        /// The height of a container holding `children`, which are placed in it (and so frozen).
+        func heightHolding(_ children: [Obj]) throws -> Int {
+            let height = 1 + (children.map(\.height).max() ?? 0)
+            guard height <= limits.maximumNesting else {
+                throw fail("containers nested deeper than \(limits.maximumNesting) levels (a state dict nests 2–4); refused", at: opStart)
+            }
+            for child in children { child.box?.isPlaced = true }
+            return height
+        }
+        func tuple(_ items: [Obj]) throws -> Obj { .tuple(items, height: try heightHolding(items)) }
+        /// Checks that `box` may still change and records that it now holds `children`.
+        func fill(_ box: Box, with children: [Obj], _ op: String) throws {
+            guard !box.isPlaced else {
+                throw fail("\(op) changes a list or dict that is already inside another container (shared or recursive structures are not supported)", at: opStart)
+            }
+            guard !children.contains(where: { $0.box === box }) else { throw fail("\(op) puts a container inside itself", at: opStart) }
+            box.height = max(box.height, try heightHolding(children))
+        }
+
         while true {
             opStart = pos
             guard pos < data.count else { throw fail("pickle ends without STOP (truncated)", at: pos) }
@@ -221,17 +271,17 @@ public struct Unpickler {
                 marks.append(stack.count)
             case .emptyDict: try push(.dict(DictBox()))
             case .emptyList: try push(.list(ListBox()))
-            case .emptyTuple: try push(.tuple([]))
-            case .tuple: try push(.tuple(try popMark()))
+            case .emptyTuple: try push(try tuple([]))
+            case .tuple: try push(try tuple(try popMark()))
             case .tuple1:
                 let a = try pop()
-                try push(.tuple([a]))
+                try push(try tuple([a]))
             case .tuple2:
                 let b = try pop(), a = try pop()
-                try push(.tuple([a, b]))
+                try push(try tuple([a, b]))
             case .tuple3:
                 let c = try pop(), b = try pop(), a = try pop()
-                try push(.tuple([a, b, c]))
+                try push(try tuple([a, b, c]))
             case .none: try push(.none)
             case .newTrue: try push(.bool(true))
             case .newFalse: try push(.bool(false))
@@ -271,19 +321,23 @@ public struct Unpickler {
             case .setItem:
                 let value = try pop(), key = try pop()
                 guard case .dict(let d) = try top() else { throw fail("SETITEM on a \(try top().kind), not a dict", at: opStart) }
+                try fill(d, with: [value], "SETITEM")
                 try d.set(key, value, source: source)
             case .setItems:
                 let items = try popMark()
                 guard items.count % 2 == 0 else { throw fail("SETITEMS with an odd number of items", at: opStart) }
                 guard case .dict(let d) = try top() else { throw fail("SETITEMS on a \(try top().kind), not a dict", at: opStart) }
+                try fill(d, with: stride(from: 1, to: items.count, by: 2).map { items[$0] }, "SETITEMS")
                 for i in stride(from: 0, to: items.count, by: 2) { try d.set(items[i], items[i + 1], source: source) }
             case .append:
                 let value = try pop()
                 guard case .list(let l) = try top() else { throw fail("APPEND on a \(try top().kind), not a list", at: opStart) }
+                try fill(l, with: [value], "APPEND")
                 l.items.append(value)
             case .appends:
                 let items = try popMark()
                 guard case .list(let l) = try top() else { throw fail("APPENDS on a \(try top().kind), not a list", at: opStart) }
+                try fill(l, with: items, "APPENDS")
                 l.items.append(contentsOf: items)
             case .global:
                 let module = try readLine()
@@ -309,7 +363,7 @@ public struct Unpickler {
                 }
             case .binPersId:
                 let pid = try pop()
-                guard case .tuple(let parts) = pid, parts.count == 5, case .string("storage") = parts[0],
+                guard case .tuple(let parts, _) = pid, parts.count == 5, case .string("storage") = parts[0],
                       case .global(.storageType(let dtype), _) = parts[1], case .string(let key) = parts[2],
                       case .string = parts[3], case .int(let numel) = parts[4]
                 else { throw fail("persistent id is not ('storage', <torch.*Storage>, key, location, numel)", at: opStart) }
@@ -329,7 +383,7 @@ public struct Unpickler {
     }
 
     private func reduce(_ callable: Obj, _ args: Obj, at offset: Int) throws -> Obj {
-        guard case .tuple(let a) = args else { throw fail("REDUCE arguments are a \(args.kind), not a tuple", at: offset) }
+        guard case .tuple(let a, _) = args else { throw fail("REDUCE arguments are a \(args.kind), not a tuple", at: offset) }
         guard case .global(let g, let name) = callable else { throw fail("REDUCE on a \(callable.kind), which is not callable", at: offset) }
         switch g {
         case .orderedDict:
@@ -338,7 +392,7 @@ public struct Unpickler {
         case .rebuildTensorV2:
             // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
             guard a.count == 6 || a.count == 7, case .storage(let storage) = a[0], case .int(let storageOffset) = a[1],
-                  case .tuple(let sizeObjs) = a[2], case .tuple(let strideObjs) = a[3], case .bool(let requiresGrad) = a[4]
+                  case .tuple(let sizeObjs, _) = a[2], case .tuple(let strideObjs, _) = a[3], case .bool(let requiresGrad) = a[4]
             else { throw fail("_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, requires_grad, hooks)", at: offset) }
             func ints(_ objs: [Obj], _ what: String) throws -> [Int] {
                 try objs.map {
@@ -361,10 +415,11 @@ public struct Unpickler {
         }
     }
 
-    /// Turns the working objects into immutable values, bounding depth and total size.
+    /// Turns the working objects into immutable values, bounding total size. Depth was bounded as
+    /// the containers were filled; the check here only keeps this recursion safe on its own.
     private func convert(_ o: Obj, depth: Int, budget: inout Int) throws -> PickleValue {
         guard depth <= limits.maximumNesting else {
-            throw CheckpointError(source, "pickle: containers nested deeper than \(limits.maximumNesting) levels (or a reference cycle)")
+            throw CheckpointError(source, "pickle: containers nested deeper than \(limits.maximumNesting) levels")
         }
         budget -= 1
         guard budget >= 0 else { throw CheckpointError(source, "pickle: result has more than \(limits.maximumValues) values") }
@@ -376,7 +431,7 @@ public struct Unpickler {
         case .float(let f): return .float(f)
         case .string(let s): return .string(s)
         case .bytes(let b): return .bytes(b)
-        case .tuple(let items): return .tuple(try items.map { try convert($0, depth: depth + 1, budget: &budget) })
+        case .tuple(let items, _): return .tuple(try items.map { try convert($0, depth: depth + 1, budget: &budget) })
         case .list(let box): return .list(try box.items.map { try convert($0, depth: depth + 1, budget: &budget) })
         case .dict(let box):
             var entries: [PickleDictEntry] = []

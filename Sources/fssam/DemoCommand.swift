@@ -22,14 +22,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Argument(help: "Folder for the demo's data, outputs and cache.")
     var directory = "fssam-demo"
 
-    @Option(help: "Number of query images to generate.")
+    @Option(help: "Number of query images to generate, \(OptionRange.text(OptionRange.demoQueries)).")
     var queries = 4
 
-    @Option(help: "Compute threads (default: all cores).")
+    @Option(help: "Compute threads, \(OptionRange.text(OptionRange.threads)) (default: all cores).")
     var threads: Int?
 
     func validate() throws {
-        guard (1...1000).contains(queries) else { throw ValidationError("--queries must be 1…1000") }
+        try OptionRange.check(queries, OptionRange.demoQueries, option: "queries")
+        if let threads { try OptionRange.check(threads, OptionRange.threads, option: "threads") }
     }
 
     func run() async throws {
@@ -40,8 +41,9 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func execute() async throws {
-        if let threads { ComputeThreads.count = max(1, threads) }
+        if let threads { ComputeThreads.count = threads }
         let data = directory + "/data", out = directory + "/out", cache = directory + "/cache"
+        try OutputLocation.prepareDirectory(directory, for: "demo folder \(directory)")
         let support = try DemoDataset.write(to: data, queries: queries)
         print("demo dataset: \(data) (1 support, \(queries) queries)")
         let source = "synthetic"

@@ -30,7 +30,7 @@ struct EpisodeCommand: ParsableCommand {
 
     @OptionGroup var weightOptions: WeightOptions
 
-    @Option(help: "Iterative Memory Refinement iterations (the paper uses 3).")
+    @Option(help: "Iterative Memory Refinement iterations, \(OptionRange.text(OptionRange.numRefine)) (the paper uses 3).")
     var numRefine: Int = 3
 
     @Option(help: "k-shot calibration: 'released' (what the released 5-shot code does) or 'paper' (Eq. 12-14). Identical for k = 1.")
@@ -45,7 +45,7 @@ struct EpisodeCommand: ParsableCommand {
 
 
     func validate() throws {
-        guard numRefine >= 0 else { throw ValidationError("--num-refine must be 0 or more") }
+        try OptionRange.check(numRefine, OptionRange.numRefine, option: "num-refine")
         guard SupportCalibration(rawValue: calibration) != nil else {
             throw ValidationError("--calibration must be one of \(SupportCalibration.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -54,6 +54,9 @@ struct EpisodeCommand: ParsableCommand {
 
     func run() throws {
         supportOptions.applyThreads()
+        // Where the results go is checked first: a wrong path must not cost a model run.
+        try OutputLocation.prepareFile(out, for: "--out \(out)")
+        if let dump { try OutputLocation.prepareDirectory(dump, for: "--dump \(dump)") }
         let clock = StageClock()
         let (files, ignoreValue) = try supportOptions.resolved()
         // Inputs first: a bad support must stop us before the (slow) weight loading.
@@ -70,7 +73,6 @@ struct EpisodeCommand: ParsableCommand {
                                      trace: dump == nil ? nil : { name, tensor in dumped.append((name, tensor)) })
         try clock.measure("write") { try AtomicFile.write(try episode.png(result), to: out) }
         if let dump {
-            try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: true)
             try SafetensorsWriter.write(dumped, metadata: ["producer": "fssam episode", "calibration": calibration,
                                                            "num_refine": "\(numRefine)"],
                                         to: dump + "/intermediates.safetensors")

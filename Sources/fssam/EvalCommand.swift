@@ -38,10 +38,10 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Fold 0…3.")
     var fold: Int
 
-    @Option(help: "Support examples per episode.")
+    @Option(help: "Support examples per episode, \(OptionRange.text(OptionRange.shots)).")
     var shots: Int = 1
 
-    @Option(help: "Number of episodes (queries cycle through the fold's list in order).")
+    @Option(help: "Number of episodes, \(OptionRange.text(OptionRange.episodes)) (queries cycle through the fold's list in order).")
     var episodes: Int = 1000
 
     @Option(help: "Seed of the episode generator.")
@@ -74,10 +74,10 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Cache directory (default: $FSSAM_CACHE, else ./Cache).", valueName: "dir"))
     var cache: String?
 
-    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
+    @Option(help: "Refuse images with more pixels than this (decompression bombs), \(OptionRange.text(OptionRange.maxPixels)).")
     var maxPixels: Int = ImageDecoder.defaultMaxPixels
 
-    @Option(help: "Compute threads (default: all cores).")
+    @Option(help: "Compute threads, \(OptionRange.text(OptionRange.threads)) (default: all cores).")
     var threads: Int?
 
     @OptionGroup var weightOptions: WeightOptions
@@ -85,12 +85,10 @@ struct EvalCommand: AsyncParsableCommand {
     func validate() throws {
         guard EvalDataset(rawValue: dataset) != nil else { throw ValidationError("--dataset takes pascal or coco") }
         guard (0...3).contains(fold) else { throw ValidationError("--fold takes 0, 1, 2 or 3") }
-        guard shots >= 1 else { throw ValidationError("--shots must be at least 1") }
-        guard (1...EvalPlan.maxEpisodes).contains(episodes) else {
-            throw ValidationError("--episodes must be between 1 and \(EvalPlan.maxEpisodes)")
-        }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        try OptionRange.check(shots, OptionRange.shots, option: "shots")
+        try OptionRange.check(episodes, OptionRange.episodes, option: "episodes")
+        if let threads { try OptionRange.check(threads, OptionRange.threads, option: "threads") }
+        try OptionRange.check(maxPixels, OptionRange.maxPixels, option: "max-pixels")
     }
 
     func run() async throws {
@@ -106,13 +104,16 @@ struct EvalCommand: AsyncParsableCommand {
         let layout = DatasetLayout(dataset: dataset, root: root, lists: lists)
         let decoder = ImageDecoder(maxPixels: maxPixels)
         let settings = try EvalSetting.sweep(sweep, base: try overrides.map { try PipelineOverride.parse($0) })
+        // Output places first, in plain words: a wrong path must not cost an evaluation.
+        if let out { try OutputLocation.prepareDirectory(out, for: "--out \(out)") }
+        if let savePredictions { try OutputLocation.prepareDirectory(savePredictions, for: "--save-predictions \(savePredictions)") }
+        if let writeEpisodes { try OutputLocation.prepareFile(writeEpisodes, for: "--write-episodes \(writeEpisodes)") }
 
         // Lists, episodes and file checks before the weights load: bad input fails in seconds.
         let plan = try EvalPlan(layout: layout, fold: fold, shots: shots, count: episodes, seed: seed,
                                 episodeList: episodeList, decoder: decoder)
         if let writeEpisodes { try EpisodeListFile.write(plan.episodes, to: writeEpisodes) }
         if let out {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             if plan.builtLists, let built = plan.lists {
                 try built.write(to: DatasetLayout(dataset: dataset, root: root, lists: out + "/lists"), fold: fold)
             }

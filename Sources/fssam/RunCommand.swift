@@ -42,8 +42,12 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Also write probabilities/<item>.png: round(255 · sigmoid(logit)) at the image's size.")
     var probabilities = false
 
-    @Option(help: "category_id of the entries in predictions.json.")
+    @Option(help: "category_id of the entries in predictions.json, \(OptionRange.text(OptionRange.categoryID)).")
     var categoryID = 1
+
+    func validate() throws {
+        try OptionRange.check(categoryID, OptionRange.categoryID, option: "category-id")
+    }
 
     @Flag(help: "No progress on stderr.")
     var quiet = false

@@ -14,6 +14,10 @@ struct ShardOptions: ParsableArguments {
                                + "(needed for Kubernetes and for resubmitted Slurm indices).", valueName: "N"))
     var shardCount: Int?
 
+    func validate() throws {
+        if let shardCount { try OptionRange.check(shardCount, OptionRange.shardCount, option: "shard-count") }
+    }
+
     /// The shard from the options and the scheduler's environment; nil for an unsharded run.
     func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ShardSelection? {
         try ShardSelection.resolve(shard: shard, shardCount: shardCount, environment: environment)

@@ -22,8 +22,13 @@ struct StatusCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The run's output folder (holding shards/).", valueName: "dir"))
     var out: String
 
-    @Option(help: ArgumentHelp("The number of shards (default: from the part folders' names).", valueName: "N"))
+    @Option(help: ArgumentHelp("The number of shards, \(OptionRange.text(OptionRange.shardCount)) (default: from the part folders' names).",
+                               valueName: "N"))
     var shardCount: Int?
+
+    func validate() throws {
+        if let shardCount { try OptionRange.check(shardCount, OptionRange.shardCount, option: "shard-count") }
+    }
 
     @Flag(help: "Print JSON instead of text.")
     var json = false

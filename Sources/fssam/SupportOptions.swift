@@ -14,10 +14,10 @@ struct SupportOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Mask pixels equal to this value are ignore (e.g. 255 in VOC labels).", valueName: "value"))
     var ignoreValue: UInt16?
 
-    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
+    @Option(help: "Refuse images with more pixels than this (decompression bombs), \(OptionRange.text(OptionRange.maxPixels)).")
     var maxPixels: Int = ImageDecoder.defaultMaxPixels
 
-    @Option(help: "Compute threads (default: all cores).")
+    @Option(help: "Compute threads, \(OptionRange.text(OptionRange.threads)) (default: all cores).")
     var threads: Int?
 
     func validate() throws {
@@ -32,8 +32,8 @@ struct SupportOptions: ParsableArguments {
     }
 
     private func validateLimits() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        if let threads { try OptionRange.check(threads, OptionRange.threads, option: "threads") }
+        try OptionRange.check(maxPixels, OptionRange.maxPixels, option: "max-pixels")
     }
 
     /// The support examples in model order (the i-th --support is model support i), and the

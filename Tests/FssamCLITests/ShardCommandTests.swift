@@ -138,7 +138,7 @@ final class ShardCommandTests: XCTestCase {
         try makeDataset()
         let cases: [([String], [String: String]?, String)] = [
             (["--shard", "4/4"], nil, "--shard 4/4: the shard index must be in 0..<4"),
-            (["--shard", "0/0"], nil, "--shard 0/0: the shard count must be at least 1"),
+            (["--shard", "0/0"], nil, "--shard 0/0: the shard count must be 1…100000"),
             (["--shard", "x/3"], nil, "--shard x/3: shard index 'x' is not an integer"),
             ([], ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": ""], "$SLURM_ARRAY_TASK_ID=1: no shard count: pass --shard-count N"),
             ([], ["JOB_COMPLETION_INDEX": "0"], "$JOB_COMPLETION_INDEX=0: no shard count"),

@@ -74,7 +74,7 @@ final class RunPlumbingTests: XCTestCase {
             ("supports:\n  - {image: a.jpg}\n", "support 1 needs"),
             ("supports:\n  - {image: a.jpg, mask: b.png}\nignore: 3\n", "unknown field `ignore`"),
             ("supports:\n  - {image: a.jpg, mask: b.png}\nignore_value: -1\n", "ignore_value"),
-            ("[1, 2", "not valid"),
+            ("[1, 2", "YAML syntax error"),
         ]
         for (i, (text, message)) in cases.enumerated() {
             try AtomicFile.write(Array(text.utf8), to: path("bad\(i).yaml"))

@@ -90,7 +90,7 @@ final class ShardSelectionTests: XCTestCase {
             } catch { return "\(error)" }
         }
         XCTAssertEqual(message("4/4", nil), "--shard 4/4: the shard index must be in 0..<4 (shards are numbered from 0)")
-        XCTAssertEqual(message("0/0", nil), "--shard 0/0: the shard count must be at least 1")
+        XCTAssertEqual(message("0/0", nil), "--shard 0/0: the shard count must be 1…100000")
         XCTAssertEqual(message("x/3", nil), "--shard x/3: shard index 'x' is not an integer")
         XCTAssertEqual(message("1/y", nil), "--shard 1/y: shard count 'y' is not an integer")
         XCTAssertEqual(message("3", nil), "--shard 3: expected I/N, e.g. 0/4 (index from 0, then the count)")
@@ -108,7 +108,7 @@ final class ShardSelectionTests: XCTestCase {
         XCTAssertEqual(message(nil, nil, ["JOB_COMPLETION_INDEX": "2"]),
                        "$JOB_COMPLETION_INDEX=2: no shard count: pass --shard-count N (the Job's completions)")
         XCTAssertEqual(message(nil, 0, ["JOB_COMPLETION_INDEX": "0"]),
-                       "$JOB_COMPLETION_INDEX=0 with --shard-count 0: the shard count must be at least 1")
+                       "$JOB_COMPLETION_INDEX=0 with --shard-count 0: the shard count must be 1…100000")
         XCTAssertEqual(message(nil, 3), "--shard-count 3: no shard index: pass --shard I/N, or run as a Slurm array task or an Indexed Job pod")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Tensor
+import UntrustedInput
 
 /// One few-shot episode from files: k support examples (image + mask) and a query image, in
 /// the conventions of DESIGN.md (the i-th support is model support i; masks are nonzero =
@@ -31,11 +32,11 @@ public struct Episode: Sendable {
         for (i, file) in files.enumerated() {
             let image: RGBImage
             let mask: LabelImage
-            do { image = try decoder.decodeFile(file.image) } catch {
-                throw PipelineError(file.image, "support \(i + 1) image: \(error)")
+            do { image = try decoder.decode(try imageBytes(file.image, what: "support image")) } catch {
+                throw PipelineError(file.image, "support \(i + 1) image: \(reason(error))")
             }
-            do { mask = try decoder.decodeLabelFile(file.mask) } catch {
-                throw PipelineError(file.mask, "support \(i + 1) mask: \(error)")
+            do { mask = try decoder.decodeLabel(try imageBytes(file.mask, what: "support mask")) } catch {
+                throw PipelineError(file.mask, "support \(i + 1) mask: \(reason(error))")
             }
             let label: [UInt8]
             do {
@@ -47,8 +48,21 @@ public struct Episode: Sendable {
             supports.append(FSSAM.SupportInput(image: ModelInput.image(image), label: label))
         }
         let query: RGBImage
-        do { query = try decoder.decodeFile(queryPath) } catch { throw PipelineError(queryPath, "query image: \(error)") }
+        do { query = try decoder.decode(try imageBytes(queryPath, what: "query image")) } catch {
+            throw PipelineError(queryPath, "query image: \(reason(error))")
+        }
         return Episode(query: ModelInput.image(query), queryWidth: query.width, queryHeight: query.height, supports: supports)
+    }
+
+    /// An image file's bytes, read only once it is known to be a regular file (a FIFO named as a
+    /// support would otherwise block the read forever).
+    private static func imageBytes(_ path: String, what: String) throws -> [UInt8] {
+        try RegularFile.readAll(path, limit: InputLimits.maxImageFileBytes, what: what)
+    }
+
+    /// The reason alone: the error subject already names the file.
+    private static func reason(_ error: Error) -> String {
+        (error as? FileAccessError)?.reason ?? "\(error)"
     }
 
     public struct Result: Sendable {

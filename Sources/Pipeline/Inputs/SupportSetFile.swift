@@ -16,12 +16,9 @@ public struct SupportSetFile: Sendable {
     public var ignoreValue: UInt16?
 
     public static func load(path: String) throws -> SupportSetFile {
-        guard let data = FileManager.default.contents(atPath: path) else { throw PipelineError(path, "cannot read the support-set file") }
-        guard data.count <= 1 << 20 else { throw PipelineError(path, "support-set file is over 1 MiB") }
-        guard let text = String(data: data, encoding: .utf8) else { throw PipelineError(path, "not UTF-8 text") }
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw PipelineError(path, "not valid YAML/JSON: \(error)") }
-        guard let root = node?.mapping else { throw PipelineError(path, "expected a mapping with a `supports` list") }
+        // Regular file, size, nesting, node count and repeated keys are checked there (YAMLDocumentError).
+        let node = try YAMLDocument.load(path: path, what: "support-set file")
+        guard let root = node.mapping else { throw PipelineError(path, "expected a mapping with a `supports` list") }
         for key in root.keys.compactMap(\.string) where !["supports", "ignore_value"].contains(key) {
             throw PipelineError(path, "unknown field `\(key)` (known: supports, ignore_value)")
         }

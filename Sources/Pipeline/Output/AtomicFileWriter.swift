@@ -19,7 +19,7 @@ public final class AtomicFileWriter {
         self.path = path
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        try Folder.create(directory)
+        try OutputLocation.prepareDirectory(directory, for: path)
         temporary = TemporaryFile.path(in: directory, for: url.lastPathComponent)
         fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PipelineError(path, "cannot write in \(directory): \(String(cString: strerror(errno)))") }

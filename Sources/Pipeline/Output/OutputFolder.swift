@@ -44,7 +44,7 @@ public final class OutputFolder {
 
     /// Creates the folder if needed and takes its lock, or throws naming the process that holds it.
     public init(_ path: String) throws {
-        try Folder.create(path)
+        try OutputLocation.prepareDirectory(path, for: path)
         self.path = path
         let lockPath = path + "/" + Self.lockFileName
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)

@@ -1,4 +1,5 @@
 import Foundation
+import UntrustedInput
 
 /// `run.json`: what a finished run was — its id, pipeline, parameters, supports and weights — and
 /// how its items went. Canonical (fixed key order, no timestamps), so two runs of the same work
@@ -89,11 +90,13 @@ public struct RunManifest: Sendable, Equatable {
 
     /// Reads a `run.json`; a field missing or of the wrong type is an error naming the file and the field.
     public static func read(_ path: String) throws -> RunManifest {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw PipelineError(path, "cannot read: \((error as NSError).localizedDescription)")
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.readAll(path, limit: InputLimits.maxTextFileBytes, what: "run manifest") } catch let error as FileAccessError {
+            throw PipelineError(path, error.reason)
         }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        // Foundation's JSON parser recurses per level: depth is checked on the raw text first.
+        if let problem = JSONNesting.problem(in: bytes) { throw PipelineError(path, problem) }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else {
             throw PipelineError(path, "not a JSON object")
         }
         func field<T>(_ name: String, _ type: T.Type) throws -> T {

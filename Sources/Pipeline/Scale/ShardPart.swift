@@ -86,8 +86,8 @@ public struct ShardSet: Sendable {
         guard let count = given ?? counts.first else {
             throw PipelineError(root, "no shard parts (<I>-of-<N> folders) here; pass --shard-count N to list them all as missing")
         }
-        guard (1...ShardSelection.maximumCount).contains(count) else {
-            throw PipelineError("--shard-count \(count)", "the shard count must be in 1...\(ShardSelection.maximumCount)")
+        guard ShardSelection.countRange.contains(count) else {
+            throw PipelineError("--shard-count \(count)", "the shard count must be 1…\(ShardSelection.maximumCount)")
         }
         outputDirectory = out
         self.count = count

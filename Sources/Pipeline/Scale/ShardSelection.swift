@@ -10,14 +10,15 @@ public struct ShardSelection: Sendable, Equatable, CustomStringConvertible {
     public let index: Int
     public let count: Int
 
-    /// Far above any cluster array (Slurm's default MaxArraySize is 1001), far below what makes
-    /// `fssam status` list parts without end.
+    /// The most shards a run may be split into. Far above any cluster array (Slurm's default
+    /// MaxArraySize is 1001), and low enough that listing every part (`fssam status`) stays cheap:
+    /// an unchecked count of 2^63 made that listing abort on allocation.
     public static let maximumCount = 100_000
+    public static let countRange = 1...maximumCount
 
     public init(index: Int, count: Int) throws {
-        guard count >= 1 else { throw PipelineError("shard \(index)/\(count)", "the shard count must be at least 1") }
-        guard count <= Self.maximumCount else {
-            throw PipelineError("shard \(index)/\(count)", "the shard count must be at most \(Self.maximumCount)")
+        guard Self.countRange.contains(count) else {
+            throw PipelineError("shard \(index)/\(count)", "the shard count must be 1…\(Self.maximumCount)")
         }
         guard index >= 0, index < count else {
             throw PipelineError("shard \(index)/\(count)", "the shard index must be in 0..<\(count) (shards are numbered from 0)")
