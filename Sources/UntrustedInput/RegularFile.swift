@@ -73,8 +73,8 @@ public final class RegularFile {
         try RegularFile(path: path, what: what).readAll(limit: limit, what: what)
     }
 
-    /// Nil for a regular file; otherwise what it is, in words.
-    static func irregularKind(_ mode: mode_t) -> String? {
+    /// Nil for a regular file; otherwise what it is, in words ("a named pipe (FIFO)").
+    public static func irregularKind(_ mode: mode_t) -> String? {
         switch mode & S_IFMT {
         case S_IFREG: return nil
         case S_IFDIR: return "a folder"

@@ -150,6 +150,6 @@ final class EvalCommandTests: XCTestCase {
                                     timeout: 30)
         XCTAssertTrue(result.isOrderly, result.description)
         XCTAssertEqual(result.status, 1, result.description)
-        XCTAssertTrue(result.stderr.contains("is a FIFO, not a regular file"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("is a named pipe (FIFO), not a regular file"), result.stderr)
     }
 }

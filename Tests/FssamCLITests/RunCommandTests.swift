@@ -92,7 +92,7 @@ final class RunCommandTests: XCTestCase {
             }
             XCTAssertEqual(ids, ["anim.png", "drawing.png", "folder.png", "loop.png", "paper.png", "pipe.png"], errors)
             for expected in ["a GIF image, not a supported image (JPEG, PNG, WebP, TIFF)", "an SVG document, not a supported image",
-                             "a PDF document", "is a directory", "symbolic link loop", "is a FIFO, not a regular file"] {
+                             "a PDF document", "is a directory", "symbolic link loop", "is a named pipe (FIFO), not a regular file"] {
                 XCTAssertTrue(errors.contains(expected), "\(expected) in \(errors)")
             }
             XCTAssertFalse(errors.contains("out/"), "the output folder was listed: \(errors)")
@@ -111,7 +111,7 @@ final class RunCommandTests: XCTestCase {
                                      "--out", path("out"), "--cache", path("cache"), "--weights", "synthetic"], timeout: 30)
         XCTAssertTrue(result.isOrderly, result.description)
         XCTAssertEqual(result.status, 1, result.description)
-        XCTAssertTrue(result.stderr.contains("manifest.jsonl: is a FIFO, not a regular file"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("manifest.jsonl: the manifest or list file is a named pipe (FIFO), not a regular file"), result.stderr)
     }
 
     /// Killed with SIGKILL after its first mask appears, a run resumes: done items are skipped, the

@@ -91,12 +91,12 @@ final class ImageContentTests: XCTestCase {
         DispatchQueue.global().asyncAfter(deadline: .now() + 3, execute: writer)
         let started = Date()
         XCTAssertThrowsError(try decoder.decodeFile(fifo)) {
-            XCTAssertEqual($0 as? ImageError, .unreadable("is a FIFO, not a regular file"))
+            XCTAssertEqual($0 as? ImageError, .unreadable("the image is a named pipe (FIFO), not a regular file; give the path of a regular file"))
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 1, "the FIFO was opened for reading and waited on")
         try FileManager.default.createDirectory(atPath: folder + "/dir.png", withIntermediateDirectories: true)
         XCTAssertThrowsError(try decoder.decodeLabelFile(folder + "/dir.png")) {
-            XCTAssertEqual($0 as? ImageError, .unreadable("is a directory, not a regular file"))
+            XCTAssertEqual($0 as? ImageError, .unreadable("the image is a folder, not a regular file; give the path of a regular file"))
         }
     }
 }

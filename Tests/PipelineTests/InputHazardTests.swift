@@ -38,7 +38,7 @@ final class InputHazardTests: XCTestCase {
             }
         }
         XCTAssertEqual(items, ["alias.jpg", "folder.png/inside.jpg", "good.png", "target.jpg"])
-        XCTAssertEqual(failures["pipe.png"], "is a FIFO, not a regular file")
+        XCTAssertEqual(failures["pipe.png"], "is a named pipe (FIFO), not a regular file")
         XCTAssertEqual(failures["loop.png"], "symbolic link loop")
         XCTAssertEqual(failures["dangling.jpg"], "dangling symbolic link (its target does not exist)")
         XCTAssertTrue(failures["folder.png"]?.hasPrefix("is a directory") == true, "\(failures)")

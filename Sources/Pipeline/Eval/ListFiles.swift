@@ -1,3 +1,4 @@
+import UntrustedInput
 import Foundation
 
 /// A fold's validation lists (spec §4.2): the query candidates in order (`data_list_<fold>.txt`)
@@ -42,8 +43,8 @@ public struct EvalLists: Sendable, Equatable {
     /// evaluation).
     static func readText(_ path: String) throws -> String {
         let bytes: [UInt8]
-        do { bytes = try RegularFile.read(path, limit: maxListFileBytes) } catch {
-            throw PipelineError(path, "cannot read the list file: \(error.reason)")
+        do { bytes = try RegularFile.readAll(path, limit: maxListFileBytes, what: "list file") } catch let error as FileAccessError {
+            throw PipelineError(path, error.reason)
         }
         guard let text = String(validating: bytes, as: UTF8.self) else { throw PipelineError(path, "is not UTF-8 text") }
         return text

@@ -1,3 +1,4 @@
+import UntrustedInput
 import CVips
 import Foundation
 
@@ -119,7 +120,9 @@ public struct ImageDecoder: Sendable {
 
     /// The file's bytes; a folder, FIFO or device is refused by kind without reading it.
     static func readFile(_ path: String) throws -> [UInt8] {
-        do { return try RegularFile.read(path, limit: maxFileBytes) } catch { throw ImageError.unreadable(error.reason) }
+        do { return try RegularFile.readAll(path, limit: maxFileBytes, what: "image") } catch let error as FileAccessError {
+            throw ImageError.unreadable(error.reason)
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import UntrustedInput
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -130,10 +131,10 @@ public struct DirectoryListing: Sequence, Sendable {
                     } else if target.st_mode & S_IFMT == S_IFREG {
                         entries.append((name, .file, name))
                     } else {
-                        entries.append((name, .failure("symbolic link to something that \(RegularFile.kind(target.st_mode)), not a regular file"), name))
+                        entries.append((name, .failure("symbolic link to \(RegularFile.irregularKind(target.st_mode) ?? "something else"), not a regular file"), name))
                     }
                 default:
-                    if looksLikeImage { entries.append((name, .failure("\(RegularFile.kind(info.st_mode)), not a regular file"), name)) }
+                    if looksLikeImage { entries.append((name, .failure("is \(RegularFile.irregularKind(info.st_mode) ?? "not a plain file"), not a regular file"), name)) }
                 }
             }
             // Largest first, so popLast() yields in ascending order.

@@ -1,3 +1,4 @@
+import UntrustedInput
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,9 +28,13 @@ final class LineReader {
 
     /// Opens `path` only if it is a regular file: a FIFO given as a manifest must not block.
     init(path: String, maxLineBytes: Int = LineReader.defaultMaxLineBytes) throws {
-        let fd: Int32
-        do { fd = try RegularFile.open(path) } catch { throw PipelineError(path, error.reason) }
-        guard let file = fdopen(fd, "rb") else {
+        let opened: RegularFile
+        do { opened = try RegularFile(path: path, what: "manifest or list file") } catch let error as FileAccessError {
+            throw PipelineError(path, error.reason)
+        }
+        // The stream gets its own descriptor; `opened` closes the checked one when it goes.
+        let fd = dup(opened.descriptor)
+        guard fd >= 0, let file = fdopen(fd, "rb") else {
             close(fd)
             throw PipelineError(path, "cannot open: \(String(cString: strerror(errno)))")
         }
