@@ -20,11 +20,13 @@ enum CacheFolder {
     /// Creates `directory` and its missing parents, naming the first component that stops it.
     private static func makeFolder(_ directory: String) throws {
         var missing: [String] = []
-        var current = (directory as NSString).standardizingPath
+        // Absolute, and the parent taken by hand: NSString.deletingLastPathComponent traps on some
+        // short relative paths (a cache named "c" crashed here with SIGILL).
+        var current = URL(fileURLWithPath: directory).standardizedFileURL.path
         var isDirectory: ObjCBool = false
         while !current.isEmpty && current != "/" && !FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory) {
             missing.append(current)
-            current = (current as NSString).deletingLastPathComponent
+            current = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
         }
         if !current.isEmpty && current != "/" && !isDirectory.boolValue { throw CacheError.notAFolder(path: current) }
         for folder in missing.reversed() where mkdir(folder, 0o755) != 0 && errno != EEXIST {

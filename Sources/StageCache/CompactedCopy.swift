@@ -21,7 +21,7 @@ struct CompactedCopy {
 
     func run() throws {
         let target = URL(fileURLWithPath: destination).standardizedFileURL.path
-        let parent = (target as NSString).deletingLastPathComponent
+        let parent = URL(fileURLWithPath: target).deletingLastPathComponent().path
         let name = (target as NSString).lastPathComponent
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {

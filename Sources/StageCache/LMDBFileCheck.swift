@@ -17,7 +17,7 @@ enum LMDBFileCheck {
             let code = errno
             if code == ENOENT { return .absent }
             if code == EACCES || code == EPERM {
-                throw CacheError.readOnly(path: (path as NSString).deletingLastPathComponent,
+                throw CacheError.readOnly(path: URL(fileURLWithPath: path).deletingLastPathComponent().path,
                                           reason: "\(path) cannot be read: \(String(cString: strerror(code)))")
             }
             throw CacheError.invalidLMDBFile(path: path, reason: "cannot open it: \(String(cString: strerror(code)))")

@@ -38,7 +38,7 @@ enum StorageFailure {
         while true {
             var info = statvfs()
             if statvfs(current, &info) == 0 { return Int(info.f_bavail) * Int(info.f_frsize) }
-            let parent = (current as NSString).deletingLastPathComponent
+            let parent = URL(fileURLWithPath: current).deletingLastPathComponent().path
             if parent == current || parent.isEmpty { return Int.max }
             current = parent
         }

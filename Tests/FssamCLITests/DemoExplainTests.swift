@@ -27,6 +27,12 @@ final class DemoExplainTests: XCTestCase {
                      "out/errors.jsonl", "out/run.json", "data/support.png", "data/support-mask.png", "cache/data.mdb"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: path("demo/" + file)), file)
         }
+        // A healthy cache verifies clean: done-records name only blobs that are stored (the files
+        // they delivered are recorded apart, and checked in --out, not in the cache).
+        let verify = try fssam(["cache", "verify", "--cache", path("demo/cache")])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertFalse((verify.stdout + verify.stderr).contains("missing"), verify.stdout)
+
         // The second pass: every query stage hit for both items, nothing computed but the decode.
         let second = try XCTUnwrap(demo.stdout.components(separatedBy: "second run").last)
         for stage in ["dino_features", "sam2_features", "priors", "memory_encode", "scma_prefix", "imr", "scma", "decode_mask"] {

@@ -146,7 +146,7 @@ final class OutputFolderTests: XCTestCase {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         for debris in ["out/masks/.fssam-tmp-99999-1-q1.png.png", "out/masks/.q2.png.tmp-99999-7", "out/.results.jsonl.tmp-99999-3",
-                       "out/.fssam-spill-99999-5.run", "out/.fssam-tmp-99999-2-sort-run"] {
+                       "out/.fssam-spill-99999-5.run", "out/.fssam-tmp-99999-2-sort.run"] {
             try AtomicFile.write([0, 1, 2], to: path(debris))
         }
 

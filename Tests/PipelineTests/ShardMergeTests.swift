@@ -115,11 +115,21 @@ final class ShardMergeTests: XCTestCase {
         XCTAssertEqual(try ShardSet(outputDirectory: out).parts[0].state, .damaged)
     }
 
+    func testAMergeRemovesWhatAKilledMergeLeft() throws {
+        try writeParts(count: 2)
+        let debris = [out + "/masks/.fssam-tmp-99999-1-img-0.png.png", out + "/.fssam-tmp-99999-2-results.jsonl",
+                      out + "/.merge-99999-3.tmp"]
+        for file in debris { try AtomicFile.write([1], to: file) }
+        _ = try ShardMerge.merge(outputDirectory: out)
+        for file in debris { XCTAssertFalse(FileManager.default.fileExists(atPath: file), file) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/run.json"))
+    }
+
     func testAnInvalidPartNameIsRefusedNotListedWithoutEnd() throws {
         try FileManager.default.createDirectory(atPath: out + "/shards/0-of-100000000", withIntermediateDirectories: true)
         let started = Date()
         XCTAssertThrowsError(try ShardSet(outputDirectory: out)) { error in
-            XCTAssertTrue("\(error)".contains("0-of-100000000") && "\(error)".contains("at most 100000"), "\(error)")
+            XCTAssertTrue("\(error)".contains("0-of-100000000") && "\(error)".contains("1…100000"), "\(error)")
         }
         XCTAssertThrowsError(try ShardSet(outputDirectory: out + "/elsewhere", count: 100_000_000))
         XCTAssertLessThan(Date().timeIntervalSince(started), 1)

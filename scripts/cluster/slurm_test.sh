@@ -111,9 +111,10 @@ submit() {  # submit OUT ARRAY: the template, as a user would
 wait_job() { while squeue -h -j "$1" 2>/dev/null | grep -q .; do sleep 0.5; done; }
 compare() {  # compare OUT: the merged result equals the single-process run
     local out=$1
-    diff <(cd "$work/single" && find . -path ./shards -prune -o -type f -print | sort) \
-         <(cd "$out" && find . -path ./shards -prune -o -type f -print | sort) || fail "$out: different files than the single run"
-    for f in $(cd "$work/single" && find . -type f ! -name results.jsonl ! -name run.json | sort); do
+    # .fssam.lock (the holder's PID) and .fssam-run.json (the folder's owner) are bookkeeping, not results.
+    diff <(cd "$work/single" && find . -path ./shards -prune -o -type f ! -name '.fssam*' -print | sort) \
+         <(cd "$out" && find . -path ./shards -prune -o -type f ! -name '.fssam*' -print | sort) || fail "$out: different files than the single run"
+    for f in $(cd "$work/single" && find . -type f ! -name results.jsonl ! -name run.json ! -name '.fssam*' | sort); do
         cmp "$work/single/$f" "$out/$f" || fail "$out/$f differs from the single-process run"
     done
     # run.json counts items with a mask, however the work was split between runs: identical even after a resume.

@@ -80,7 +80,7 @@ public struct DatasetLayout: Sendable {
     public func resolve(_ listed: String) -> String {
         if listed.hasPrefix("/") { return listed }
         if listed.hasPrefix(Self.authorsDataPrefix) { return root + "/" + listed.dropFirst(Self.authorsDataPrefix.count) }
-        let workingDirectory = (lists as NSString).deletingLastPathComponent
+        let workingDirectory = URL(fileURLWithPath: lists).deletingLastPathComponent().path
         return (workingDirectory.isEmpty ? "." : workingDirectory) + "/" + listed
     }
 

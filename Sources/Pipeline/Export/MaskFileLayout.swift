@@ -29,14 +29,18 @@ public struct MaskFileLayout: Sendable {
     /// The relative part, checked: no absolute path, no `..` or `.` or empty component, no NUL,
     /// and no component that is already a symbolic link on disk (which could point anywhere).
     public func path(forItem id: String, under folder: String) throws -> String {
-        try path(ofFile: try Self.relativePath(forItem: id), under: folder)
+        try checkedPath(try Self.relativePath(forItem: id), under: folder, naming: id)
     }
 
     /// `<out>/<folder>/<relative>` for a file already named by this layout (a shard part's mask
     /// placed into the merged folder), with the same checks.
     public func path(ofFile relative: String, under folder: String) throws -> String {
-        let id = relative
         _ = try Self.safeComponents(of: relative)
+        return try checkedPath(relative, under: folder, naming: relative)
+    }
+
+    /// Errors name `id` (the item id, or the file).
+    private func checkedPath(_ relative: String, under folder: String, naming id: String) throws -> String {
         let relative = [folder] + relative.split(separator: "/").map(String.init)
         // Checked at the moment of asking, just before the write; a symlink planted between the
         // check and the write by someone with access to --out is outside what we defend against.

@@ -25,7 +25,7 @@ public struct SupportSetFile: Sendable {
         guard let list = root["supports"]?.sequence, !list.isEmpty else {
             throw PipelineError(path, "`supports` must be a non-empty list of {image, mask}")
         }
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         func resolve(_ p: String) -> String { p.hasPrefix("/") || folder.isEmpty ? p : folder + "/" + p }
         var supports: [Episode.SupportFiles] = []
         for (i, entry) in list.enumerated() {

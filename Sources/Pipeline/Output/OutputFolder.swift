@@ -109,13 +109,7 @@ public final class OutputFolder {
     /// of its `run.json`; nil for a folder no run has written.
     private func previousOwner() throws -> Owner? {
         let ownerPath = path + "/" + Self.ownerFileName
-        if let data = FileManager.default.contents(atPath: ownerPath), data.count < 1 << 20,
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let runID = object["run_id"] as? String, let input = object["input"] as? String {
-            var owner = Owner(runID: runID, input: input, details: object["details"] as? [String] ?? [])
-            owner.finished = object["finished"] as? Bool ?? false
-            return owner
-        }
+        if let owner = Self.recordedOwner(of: path) { return owner }
         let manifestPath = path + "/" + RunManifest.fileName
         if FileManager.default.fileExists(atPath: manifestPath), let manifest = try? RunManifest.read(manifestPath) {
             var owner = Owner(runID: manifest.runID, input: "", details: ["(written by an earlier fssam version)"])
@@ -127,6 +121,16 @@ public final class OutputFolder {
             return Owner(runID: "", input: "", details: ["(unreadable \(Self.ownerFileName) or run.json)"])
         }
         return nil
+    }
+
+    /// The owner recorded in `directory`'s owner file (a shard part's, for the merge), if readable.
+    public static func recordedOwner(of directory: String) -> Owner? {
+        guard let data = FileManager.default.contents(atPath: directory + "/" + ownerFileName), data.count < 1 << 20,
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let runID = object["run_id"] as? String, let input = object["input"] as? String else { return nil }
+        var owner = Owner(runID: runID, input: input, details: object["details"] as? [String] ?? [])
+        owner.finished = object["finished"] as? Bool ?? false
+        return owner
     }
 
     // MARK: cleaning

@@ -33,7 +33,7 @@ public enum OutputLocation {
         if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
             throw PipelineError(subject, "\(path) is a folder; give the path of the file to write")
         }
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !folder.isEmpty { try prepareDirectory(folder, for: subject) }
     }
 }

@@ -38,7 +38,7 @@ final class SortedSpill {
 
     private func spill() throws {
         pending.sort(by: Self.precedes)
-        let path = TemporaryFile.path(in: directory, for: "sort-run")
+        let path = TemporaryFile.path(in: directory, for: "sort.run")
         guard let file = fopen(path, "wb") else { throw PipelineError(path, "cannot create a sort run: \(String(cString: strerror(errno)))") }
         runs.append(path)
         defer { fclose(file) }

@@ -45,7 +45,7 @@ struct MaskTreeLinker {
             linked += 1  // merged before: already this very file
             return
         }
-        let directory = (destination as NSString).deletingLastPathComponent
+        let directory = URL(fileURLWithPath: destination).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let temporary = TemporaryFile.path(in: directory, for: (destination as NSString).lastPathComponent)
         if link(source, temporary) == 0 {

@@ -60,6 +60,11 @@ public enum ShardMerge {
                                 + "parts written by different fssam versions?")
         }
 
+        // OUT becomes the parts' run's, as an unsharded run's folder is: another run's results there are refused.
+        var owner = OutputFolder.recordedOwner(of: set.parts[0].directory)
+        owner?.finished = false
+        if let owner { try folder.claim(for: owner, force: false) }
+
         // An old merged run.json would claim completeness while the new merge is half done.
         let manifestPath = out + "/" + RunManifest.fileName
         if unlink(manifestPath) != 0 && errno != ENOENT {
@@ -89,7 +94,7 @@ public enum ShardMerge {
         manifest.items = RunManifest.Items(ok: set.parts.reduce(0) { $0 + $1.manifest!.items.ok },
                                            failed: set.parts.reduce(0) { $0 + $1.manifest!.items.failed })
         try manifest.write(toDirectory: out)
-        withExtendedLifetime(folder) {}
+        if let owner { try folder.markFinished(owner) }
         return Report(count: set.count, manifest: manifest, results: counts["results.jsonl"]!, errors: counts["errors.jsonl"]!,
                       predictions: predictions, masksLinked: linker.linked, masksCopied: linker.copied)
     }
