@@ -1,19 +1,14 @@
+import Checkpoint
+
 /// Byte-level mutations in the manner of libFuzzer's: bit flips, interesting values, byte runs
 /// inserted, erased, duplicated or truncated, and ASCII digits pushed to extremes (sizes and
 /// counts in text formats). Deterministic for a seed, so a finding replays.
 struct Mutator {
-    private var state: UInt64
+    private var random: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { random = SplitMix64(seed: seed) }
 
-    /// splitmix64 step.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { random.next() }
 
     mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
 

@@ -45,6 +45,17 @@ final class OutputFolderTests: XCTestCase {
          "--out", path(out), "--cache", path(cache), "--weights", "synthetic", "--quiet"] + extra
     }
 
+    /// `fssam` started in the background, its output discarded.
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = BuiltProducts.executable("fssam")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// Relative paths of every file under `folder`, hidden ones included.
     func listing(_ folder: String) -> [String] {
         (FileManager.default.enumerator(atPath: path(folder))?.allObjects as? [String] ?? []).filter {
@@ -55,12 +66,7 @@ final class OutputFolderTests: XCTestCase {
 
     func testASecondRunOnTheSameOutStopsAtOnceNamingTheHolder() throws {
         try makeDataset(queries: 6)
-        let first = Process()
-        first.executableURL = BuiltProducts.executable("fssam")
-        first.arguments = arguments()
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try start(arguments())
         defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) }; first.waitUntilExit() }
         // Wait until the first run holds the folder (its PID in the lock file).
         let deadline = Date().addingTimeInterval(60)
@@ -135,12 +141,7 @@ final class OutputFolderTests: XCTestCase {
         XCTAssertEqual(reference.status, 0, reference.stderr)
 
         // A run killed mid-way, plus debris as a killed writer leaves it (today's names and older versions').
-        let process = Process()
-        process.executableURL = BuiltProducts.executable("fssam")
-        process.arguments = arguments()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try start(arguments())
         let deadline = Date().addingTimeInterval(120)
         while process.isRunning, Date() < deadline, !FileManager.default.fileExists(atPath: path("out/masks/q0.png.png")) { usleep(10_000) }
         kill(process.processIdentifier, SIGKILL)
@@ -156,6 +157,20 @@ final class OutputFolderTests: XCTestCase {
         let visible = listing("out").filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
         XCTAssertEqual(visible, listing("ref").filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") } })
         for name in visible where name != "results.jsonl" { XCTAssertEqual(try read("out/" + name), try read("ref/" + name), name) }
+    }
+
+    func testOneLetterRelativeFoldersWork() throws {
+        // Foundation's NSString.deletingLastPathComponent traps on "c": a cache or copy named so crashed.
+        try makeDataset(queries: 1)
+        let result = try runProcess(BuiltProducts.executable("fssam"),
+                                    ["run", "--support", "support.png", "support-mask.png", "--queries", "queries", "--out", "o",
+                                     "--cache", "c", "--weights", "synthetic", "--quiet"], currentDirectory: directory, timeout: 300)
+        XCTAssertTrue(result.isOrderly, result.description)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let copy = try runProcess(BuiltProducts.executable("fssam"), ["cache", "copy", "--cache", "c", "d"],
+                                  currentDirectory: directory, timeout: 120)
+        XCTAssertTrue(copy.isOrderly, copy.description)
+        XCTAssertEqual(copy.status, 0, copy.stderr)
     }
 
     func testAnUnwritableOutIsSaidInPlainWords() throws {
