@@ -26,7 +26,11 @@ final class ReadOnlyCacheTests: XCTestCase {
             try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: cache + "/" + file)
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: cache)
-        return (cache, ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CacheProcess.fssam.path])
+        // A copy of the binary where nobody may run it: the checkout may lie under a folder only root can enter.
+        let binary = root + "/fssam"
+        try FileManager.default.copyItem(atPath: CacheProcess.fssam.path, toPath: binary)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+        return (cache, ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary])
     }
 
     func asNobody(_ prefix: [String], _ arguments: [String]) throws -> ProcessResult {
