@@ -125,6 +125,20 @@ final class ShardMergeTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/run.json"))
     }
 
+    func testCleaningAFolderOfManyFilesReadsEveryNameSafely() throws {
+        // A merge of 20,000 masks crashed here (SIGSEGV): each readdir record was copied whole as a
+        // `dirent`, reading past the end of readdir's buffer when the last record was short.
+        for folder in 0..<4 {
+            let directory = out + "/masks/d\(folder)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for n in 0..<3000 { FileManager.default.createFile(atPath: directory + "/m\(n).png.png", contents: Data([1])) }
+        }
+        try AtomicFile.write([1], to: out + "/masks/d3/.fssam-tmp-99999-1-m7.png.png")
+        try OutputFolder(out).removeStaleTemporaries()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/masks/d3/.fssam-tmp-99999-1-m7.png.png"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/masks/d3/m2999.png.png"))
+    }
+
     func testAnInvalidPartNameIsRefusedNotListedWithoutEnd() throws {
         try FileManager.default.createDirectory(atPath: out + "/shards/0-of-100000000", withIntermediateDirectories: true)
         let started = Date()

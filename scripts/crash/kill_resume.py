@@ -35,6 +35,14 @@ rng = random.Random(args.seed)
 work = tempfile.mkdtemp(prefix="fssam-crash-")
 failures = []
 
+class Failures(list):
+    """Printed as they happen (a later crash of the script must not hide them), listed again at the end."""
+    def append(self, message):
+        print("FAIL", message, flush=True)
+        super().append(message)
+
+failures = Failures()
+
 def run(argv, timeout=600, check=True):
     p = subprocess.run([fssam] + argv, capture_output=True, text=True, timeout=timeout)
     if p.returncode < 0 or p.returncode >= 128:
@@ -99,7 +107,7 @@ base = ["--support", f"{data}/support.png", f"{data}/support-mask.png", "--queri
 started = time.time()
 run(["run"] + base + ["--out", f"{work}/ref", "--cache", f"{work}/ref-cache"])
 full = time.time() - started
-print(f"reference run of {args.items} items: {full:.1f} s wall")
+print(f"reference run of {args.items} items: {full:.1f} s wall", flush=True)
 
 kills = chains = identical = 0
 recomputed_done = 0

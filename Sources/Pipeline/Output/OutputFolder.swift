@@ -145,7 +145,10 @@ public final class OutputFolder {
         guard let dir = opendir(directory) else { return }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            // The name read in place: a record can be shorter than `dirent` (d_reclen), so copying
+            // `entry.pointee` may read past the end of readdir's buffer (a SIGSEGV, seen in a merge).
+            let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             guard name != ".", name != "..", !skipping.contains(name) else { continue }
             let child = directory + "/" + name
             var info = stat()
