@@ -21,13 +21,19 @@ final class RunCommandTests: XCTestCase {
 
     func read(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(name)))) }
 
-    func testRunWritesMasksAndReportsThenSkipsDoneItemsAndRefusesUnappliedParameters() throws {
+    /// A 48×48 support image and its mask (a rectangle) in the test folder; returns the image's RGB bytes.
+    func writeSupport() throws -> [UInt8] {
         var image = [UInt8](repeating: 0, count: 48 * 48 * 3)
         for i in image.indices { image[i] = UInt8((i * 7 + i / 144) % 251) }
         var mask = [UInt8](repeating: 0, count: 48 * 48)
         for row in 10..<30 { for col in 8..<28 { mask[row * 48 + col] = 255 } }
         try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 3, pixels: image), to: path("support.png"))
         try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 1, pixels: mask), to: path("support-mask.png"))
+        return image
+    }
+
+    func testRunWritesMasksAndReportsThenSkipsDoneItemsAndRefusesUnappliedParameters() throws {
+        let image = try writeSupport()
         try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 3, pixels: image.reversed()), to: path("queries/a/one.png"))
         try AtomicFile.write(Array("GIF89a but not really".utf8), to: path("queries/bad.jpg"))
 
@@ -63,12 +69,7 @@ final class RunCommandTests: XCTestCase {
     /// line, the run ends by itself (a FIFO never blocks it), libvips prints nothing, and the
     /// second run does not pick up the first run's masks.
     func testHostileQueryFolderEntriesAreOneErrorEachAndTheOutputFolderIsNotAnInput() throws {
-        var image = [UInt8](repeating: 0, count: 48 * 48 * 3)
-        for i in image.indices { image[i] = UInt8((i * 7 + i / 144) % 251) }
-        var mask = [UInt8](repeating: 0, count: 48 * 48)
-        for row in 10..<30 { for col in 8..<28 { mask[row * 48 + col] = 255 } }
-        try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 3, pixels: image), to: path("support.png"))
-        try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 1, pixels: mask), to: path("support-mask.png"))
+        let image = try writeSupport()
         let queries = path("queries")
         try AtomicFile.write(try ImageEncoder.png(width: 48, height: 48, bands: 3, pixels: image.reversed()), to: queries + "/good.png")
         try AtomicFile.write(Array("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"48\" height=\"48\"><rect width=\"48\" height=\"48\"/></svg>".utf8),
